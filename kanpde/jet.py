@@ -1,0 +1,247 @@
+"""Jets: a field's value and its derivatives with respect to the inputs, carried forward.
+
+A PINN residual needs u, ∇u and some second derivatives at every collocation point.
+Instead of nesting reverse-mode autograd (a graph of a graph), every layer maps the
+jet of its input to the jet of its output in closed form (chain rule, DESIGN.md):
+
+    ∂y/∂x_a      = f'(h) ∂h/∂x_a
+    ∂²y/∂x_a∂x_b = f''(h) ∂h/∂x_a ∂h/∂x_b + f'(h) ∂²h/∂x_a∂x_b
+
+All terms live in one tensor ``stack`` of shape [N, T, *C]: N points, T terms, C the
+channels. Term 0 is the value, terms 1..D the first derivatives, and the remaining
+terms the second-order part the ``mode`` asks for:
+
+    mode        second-order terms               T
+    "value"     none, and no gradient either     1
+    "none"      none                             1 + D
+    "trace"     the Laplacian Σ_a ∂²/∂x_a²       2 + D
+    "diagonal"  ∂²/∂x_a² for every a             1 + 2D
+    "full"      ∂²/∂x_a∂x_b for every a, b       1 + D + D²
+
+Keeping the terms in one tensor makes a linear layer a single matrix product over all
+of them, and lets the plain forward pass be the "value" jet of the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+MODES = ("value", "none", "trace", "diagonal", "full")
+
+
+def num_terms(mode: str, dim: int) -> int:
+    """Number of stacked terms T of a jet in ``mode`` over ``dim`` inputs."""
+    second = {"value": 0, "none": 0, "trace": 1, "diagonal": dim, "full": dim * dim}
+    if mode not in second:
+        raise ValueError(f"hessian: must be one of {', '.join(MODES[1:])}, got {mode!r}")
+    return 1 + (0 if mode == "value" else dim) + second[mode]
+
+
+def _outer(first: torch.Tensor, other: torch.Tensor, mode: str) -> torch.Tensor:
+    """Second-order term of the product of two first derivatives, in ``mode`` layout.
+
+    ``first`` and ``other`` have shape [N, D, *C]; the result has the shape of the
+    second-order block: [N, D*D, *C] (full), [N, D, *C] (diagonal), [N, 1, *C] (trace).
+    """
+    if mode == "full":
+        n, d = first.shape[:2]
+        return (first.unsqueeze(2) * other.unsqueeze(1)).reshape(n, d * d, *first.shape[2:])
+    if mode == "diagonal":
+        return first * other
+    if mode == "trace":
+        return (first * other).sum(1, keepdim=True)
+    return first[:, :0]
+
+
+class Jet:
+    """Value and input-derivatives of a (vector) field at N points.
+
+    Public shapes put the channels before the derivative axes, as in the papers:
+    ``value`` [N, *C], ``grad`` [N, *C, D], ``hess`` [N, *C, D, D],
+    ``hess_diag`` [N, *C, D], ``laplacian`` [N, *C]. Derivatives can also be read by
+    coordinate name with :meth:`d` when ``coords`` is set.
+    """
+
+    def __init__(self, stack: torch.Tensor, dim: int, mode: str, coords: Sequence[str] | None = None):
+        if stack.shape[1] != num_terms(mode, dim):
+            raise ValueError(
+                f"jet stack has {stack.shape[1]} terms, mode {mode!r} over {dim} inputs needs "
+                f"{num_terms(mode, dim)}"
+            )
+        self.stack = stack
+        self.dim = dim
+        self.mode = mode
+        self.coords = tuple(coords) if coords is not None else None
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def seed(cls, x: torch.Tensor, mode: str = "full", coords: Sequence[str] | None = None) -> Jet:
+        """The jet of the identity map at points ``x`` [N, D]: grad = I, second = 0."""
+        if x.ndim != 2:
+            raise ValueError(f"x: expected a tensor of shape [N, D], got shape {tuple(x.shape)}")
+        n, d = x.shape
+        terms = num_terms(mode, d)
+        stack = x.new_zeros(n, terms, d)
+        stack[:, 0] = x
+        if mode != "value":
+            stack[:, 1 : 1 + d] = torch.eye(d, dtype=x.dtype, device=x.device)
+        return cls(stack, d, mode, coords)
+
+    def _like(self, stack: torch.Tensor) -> Jet:
+        return Jet(stack, self.dim, self.mode, self.coords)
+
+    # -- parts of the stack -------------------------------------------------------------
+    @property
+    def value(self) -> torch.Tensor:
+        return self.stack[:, 0]
+
+    @property
+    def first(self) -> torch.Tensor:
+        """First derivatives in stack layout [N, D, *C]."""
+        if self.mode == "value":
+            raise ValueError("this jet carries no derivatives (mode 'value')")
+        return self.stack[:, 1 : 1 + self.dim]
+
+    @property
+    def second(self) -> torch.Tensor:
+        """Second-order block in stack layout [N, S, *C] (S = D², D, 1 or 0 by mode)."""
+        return self.stack[:, 1 + self.dim :] if self.mode != "value" else self.stack[:, :0]
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(self.stack.shape[2:])
+
+    # -- public views -------------------------------------------------------------------
+    @property
+    def grad(self) -> torch.Tensor:
+        """∂u/∂x_a, shape [N, *C, D]."""
+        return self.first.movedim(1, -1)
+
+    @property
+    def hess(self) -> torch.Tensor:
+        """∂²u/∂x_a∂x_b, shape [N, *C, D, D]; needs mode 'full'."""
+        self._require("full", what="the full Hessian")
+        n = self.stack.shape[0]
+        return self.second.reshape(n, self.dim, self.dim, *self.channels).movedim((1, 2), (-2, -1))
+
+    @property
+    def hess_diag(self) -> torch.Tensor:
+        """∂²u/∂x_a², shape [N, *C, D]; needs mode 'full' or 'diagonal'."""
+        self._require("full", "diagonal", what="the Hessian diagonal")
+        if self.mode == "full":
+            return torch.diagonal(self.hess, dim1=-2, dim2=-1)
+        return self.second.movedim(1, -1)
+
+    @property
+    def laplacian(self) -> torch.Tensor:
+        """Σ_a ∂²u/∂x_a², shape [N, *C]."""
+        self._require("full", "diagonal", "trace", what="the Laplacian")
+        if self.mode == "trace":
+            return self.second[:, 0]
+        return self.hess_diag.sum(-1)
+
+    def _require(self, *modes: str, what: str) -> None:
+        if self.mode not in modes:
+            raise ValueError(f"{what} needs a jet of mode {' or '.join(map(repr, modes))}, this one is {self.mode!r}")
+
+    def _axis(self, name: str | int) -> int:
+        if isinstance(name, int):
+            if not 0 <= name < self.dim:
+                raise ValueError(f"derivative axis {name} out of range for {self.dim} inputs")
+            return name
+        if self.coords is None or name not in self.coords:
+            raise ValueError(f"unknown coordinate {name!r}; this jet's coordinates are {self.coords}")
+        return self.coords.index(name)
+
+    def d(self, *axes: str | int) -> torch.Tensor:
+        """A derivative by coordinate name or index: ``u.d("t")``, ``u.d("x", "x")``."""
+        if len(axes) == 1:
+            return self.first[:, self._axis(axes[0])]
+        if len(axes) == 2:
+            a, b = (self._axis(axis) for axis in axes)
+            if self.mode == "full":
+                return self.second[:, a * self.dim + b]
+            if a == b and self.mode == "diagonal":
+                return self.second[:, a]
+            self._require("full", what=f"the mixed derivative {axes}" if a != b else f"the derivative {axes}")
+        raise ValueError(f"derivatives of order 1 or 2 are carried, asked for {axes}")
+
+    # -- algebra ------------------------------------------------------------------------
+    def map(self, f: torch.Tensor, df: torch.Tensor, d2f: torch.Tensor | None) -> torch.Tensor:
+        """Stack of g(u) for an elementwise g, given f = g(u), df = g'(u), d2f = g''(u).
+
+        ``f``, ``df``, ``d2f`` have shape [N, *C, *E]: extra trailing axes E broadcast, so
+        a family of functions (e.g. the k+1 local B-splines) composes in one call.
+        Returns a stack [N, T, *C, *E]; wrap it with :meth:`_like` when E is empty.
+        """
+        if self.mode == "value":
+            return f.unsqueeze(1)
+        extra = f.ndim - self.value.ndim
+        first = self.first.reshape(*self.first.shape, *(1,) * extra)
+        parts = [f.unsqueeze(1), df.unsqueeze(1) * first]
+        if self.mode != "none":
+            second = self.second.reshape(*self.second.shape, *(1,) * extra)
+            parts.append(d2f.unsqueeze(1) * _outer(self.first, self.first, self.mode).reshape(
+                *second.shape[:2], *self.channels, *(1,) * extra) + df.unsqueeze(1) * second)
+        return torch.cat(parts, dim=1)
+
+    def apply(self, f: torch.Tensor, df: torch.Tensor, d2f: torch.Tensor | None = None) -> Jet:
+        """The jet of g(u) for an elementwise g: ``u.apply(torch.sin(v), torch.cos(v), -torch.sin(v))``."""
+        return self._like(self.map(f, df, d2f))
+
+    def linear(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Jet:
+        """The jet of u @ weightᵀ + bias over the last channel axis (one matmul for all terms)."""
+        stack = self.stack @ weight.T
+        if bias is not None:
+            stack = torch.cat([stack[:, :1] + bias, stack[:, 1:]], dim=1)
+        return self._like(stack)
+
+    def __add__(self, other: Jet | torch.Tensor | float) -> Jet:
+        if isinstance(other, Jet):
+            return self._like(self.stack + other.stack)
+        return self._like(torch.cat([self.stack[:, :1] + other, self.stack[:, 1:]], dim=1))
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Jet:
+        return self._like(-self.stack)
+
+    def __sub__(self, other: Jet | torch.Tensor | float) -> Jet:
+        return self + (-other)
+
+    def __rsub__(self, other: torch.Tensor | float) -> Jet:
+        return (-self) + other
+
+    def __mul__(self, other: Jet | torch.Tensor | float) -> Jet:
+        if not isinstance(other, Jet):  # a constant: scales every term
+            other = torch.as_tensor(other, dtype=self.stack.dtype, device=self.stack.device)
+            return self._like(self.stack * (other.unsqueeze(1) if other.ndim else other))
+        a, b = self.value.unsqueeze(1), other.value.unsqueeze(1)
+        if self.mode == "value":
+            return self._like(a * b)
+        parts = [a * b, a * other.first + b * self.first]
+        if self.mode != "none":  # Leibniz: (ab)'' = a b'' + b a'' + a'⊗b' + b'⊗a'
+            cross = _outer(self.first, other.first, self.mode)
+            if self.mode == "full":
+                cross = cross + _outer(other.first, self.first, self.mode)
+            else:
+                cross = 2 * cross
+            parts.append(a * other.second + b * self.second + cross)
+        return self._like(torch.cat(parts, dim=1))
+
+    __rmul__ = __mul__
+
+    def __getitem__(self, channel: int | slice) -> Jet:
+        """Select channels: ``u[0]`` is the jet of the first output, with its channel axis dropped."""
+        return self._like(self.stack[:, :, channel])
+
+    @staticmethod
+    def cat(jets: Sequence[Jet], axis: int = -1) -> Jet:
+        """Concatenate jets along channel axis ``axis`` (0 is the first channel axis)."""
+        dim = axis + 2 if axis >= 0 else axis  # skip the point and term axes
+        return jets[0]._like(torch.cat([jet.stack for jet in jets], dim=dim))
+
+    def __repr__(self) -> str:
+        return f"Jet(mode={self.mode!r}, points={self.stack.shape[0]}, dim={self.dim}, channels={self.channels})"
