@@ -64,7 +64,8 @@ class Jet:
     coordinate name with :meth:`d` when ``coords`` is set.
     """
 
-    def __init__(self, stack: torch.Tensor, dim: int, mode: str, coords: Sequence[str] | None = None):
+    def __init__(self, stack: torch.Tensor, dim: int, mode: str, coords: Sequence[str] | None = None,
+                 is_seed: bool = False):
         if stack.shape[1] != num_terms(mode, dim):
             raise ValueError(
                 f"jet stack has {stack.shape[1]} terms, mode {mode!r} over {dim} inputs needs "
@@ -74,6 +75,7 @@ class Jet:
         self.dim = dim
         self.mode = mode
         self.coords = tuple(coords) if coords is not None else None
+        self.is_seed = is_seed  # the identity map's jet: grad = I, second = 0 (lets layers skip work)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -87,7 +89,7 @@ class Jet:
         stack[:, 0] = x
         if mode != "value":
             stack[:, 1 : 1 + d] = torch.eye(d, dtype=x.dtype, device=x.device)
-        return cls(stack, d, mode, coords)
+        return cls(stack, d, mode, coords, is_seed=True)
 
     def _like(self, stack: torch.Tensor) -> Jet:
         return Jet(stack, self.dim, self.mode, self.coords)
@@ -190,6 +192,38 @@ class Jet:
     def apply(self, f: torch.Tensor, df: torch.Tensor, d2f: torch.Tensor | None = None) -> Jet:
         """The jet of g(u) for an elementwise g: ``u.apply(torch.sin(v), torch.cos(v), -torch.sin(v))``."""
         return self._like(self.map(f, df, d2f))
+
+    def edge_sum(self, phi: Sequence[torch.Tensor]) -> Jet:
+        """The jet of y_j = Σ_i φ_ji(u_i), given the edge functions' derivatives at u.
+
+        ``phi`` = [φ, φ', φ''] (as many as the mode needs), each [N, n, m] holding
+        φ^(d)_ji(u_i). Chain rule (DESIGN.md, "Derivatives: jets"):
+        ∂y_j = Σ_i φ'_ji ∂u_i and ∂²y_j = Σ_i φ''_ji ∂u_i ∂u_i + φ'_ji ∂²u_i, each a batched matmul.
+        """
+        value = phi[0].sum(1, keepdim=True)
+        if self.mode == "value":
+            return self._like(value)
+        if self.is_seed:  # ∂u_i/∂x_a = δ_ia and ∂²u = 0: the derivatives are the edges' own
+            return self._like(torch.cat([value, phi[1], *self._seed_second(phi)], dim=1))
+        linear = torch.bmm(torch.cat([self.first, self.second], dim=1), phi[1])  # φ'·∂u and φ'·∂²u
+        if self.mode == "none":
+            return self._like(torch.cat([value, linear], dim=1))
+        curvature = torch.bmm(_outer(self.first, self.first, self.mode), phi[2])  # φ''·∂u∂u
+        second = linear[:, self.dim :] + curvature
+        return self._like(torch.cat([value, linear[:, : self.dim], second], dim=1))
+
+    def _seed_second(self, phi: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Second-order block of Σ_i φ_i(x_i) in this jet's mode: only ∂²/∂x_a² = φ''_a survive."""
+        if self.mode == "none":
+            return []
+        if self.mode == "trace":
+            return [phi[2].sum(1, keepdim=True)]
+        if self.mode == "diagonal":
+            return [phi[2]]
+        n, d = phi[2].shape[:2]
+        full = phi[2].new_zeros(n, d * d, *phi[2].shape[2:])
+        full[:, :: d + 1] = phi[2]
+        return [full]
 
     def linear(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Jet:
         """The jet of u @ weightᵀ + bias over the last channel axis (one matmul for all terms)."""

@@ -9,9 +9,15 @@ At a point x in the knot cell [t_c, t_{c+1}) only the k+1 bases B_{c−k} … B_
 non-zero. :func:`local_basis` computes just those, by the Cox–de Boor recursion on
 the 2k+2 surrounding knots, so the cost does not depend on G. On a uniform grid the
 cell is found by one division instead of a binary search.
+
+For training, :func:`cell_polynomials` turns the bases into one polynomial per knot cell,
+so a spline and its derivatives are evaluated by Horner's rule at any point.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import torch
 
@@ -70,6 +76,7 @@ def local_basis(
     """
     k = order
     cell, inside = find_cells(x, knots, uniform)
+    mask = inside[..., None].to(x.dtype)
     padded = _pad(knots, k)  # padded[:, j + k] = t_j
     n, width = padded.shape
     # knots t_{c−k} … t_{c+k+1} around each point: near[..., m] = t_{c−k+m}
@@ -99,7 +106,6 @@ def local_basis(
         # B'_{i,p} = p (B_{i,p−1}/(t_{i+p}−t_i) − B_{i+1,p−1}/(t_{i+p+1}−t_{i+1}))
         return p * (from_left / (t_ip - t_i) - from_right / (t_ip1 - t_i1))
 
-    mask = inside[..., None].to(x.dtype)
     result = [levels[k] * mask]
     for order_of_derivative in range(1, derivatives + 1):
         if order_of_derivative > k:
@@ -168,3 +174,41 @@ def grid_from_samples(x: torch.Tensor, grid: int, order: int, grid_eps: float) -
         columns[i] = torch.maximum(columns[i], columns[i - 1] + minimum)
     points = torch.stack(columns, dim=1)
     return extend_knots(points, order)
+
+
+def cell_polynomials(knots: torch.Tensor, order: int) -> torch.Tensor:
+    """The local bases as polynomials on every knot cell: Q [n, K−1, k+1 (r), k+1 (p)] with
+
+        B_{c−k+r}(x) = Σ_p Q[i, c, r, p] · (x − t_c)^p    for t_c ≤ x < t_{c+1}.
+
+    Found by evaluating the bases at k+1 Chebyshev nodes of each cell and solving the
+    Vandermonde system in the cell coordinate ξ = (x − t_c)/h_c ∈ [0, 1], then rescaling.
+    """
+    k, n, cells = order, knots.shape[0], knots.shape[1] - 1
+    nodes = (1 - torch.cos(torch.pi * (torch.arange(k + 1, dtype=knots.dtype) + 0.5) / (k + 1))) / 2
+    nodes = nodes.to(knots.device)
+    start, width = knots[:, :-1], knots.diff(dim=1)  # [n, cells]
+    x = start[..., None] + width[..., None] * nodes  # [n, cells, k+1 (q)]
+    _, (values,) = local_basis(x.reshape(n, -1).T, knots, k)  # [cells·(k+1), n, k+1 (r)]
+    values = values.reshape(cells, k + 1, n, k + 1).permute(2, 0, 1, 3)  # [n, cells, q, r]
+    powers = torch.arange(k + 1, device=knots.device)
+    vandermonde = nodes[:, None] ** powers  # [q, p]
+    in_xi = torch.linalg.solve(vandermonde, values)  # [n, cells, p, r]: coefficients of ξ^p
+    return (in_xi / width[..., None, None] ** powers[:, None]).transpose(-1, -2)
+
+
+def horner(coefficients: Sequence[torch.Tensor], s: torch.Tensor, derivatives: int) -> list[torch.Tensor]:
+    """p(s), p'(s), … up to ``derivatives`` for p(s) = Σ_p a_p s^p; ``coefficients`` = [a_0, …, a_k]."""
+    k = len(coefficients) - 1
+    result = []
+    for d in range(derivatives + 1):
+        if d > k:
+            result.append(torch.zeros_like(coefficients[0]))
+            continue
+        # d-th derivative: Σ_{p≥d} a_p p!/(p−d)! s^(p−d)
+        value = coefficients[k] * (math.factorial(k) // math.factorial(k - d))
+        for p in range(k - 1, d - 1, -1):
+            factor = math.factorial(p) // math.factorial(p - d)
+            value = torch.addcmul(coefficients[p] * factor if factor != 1 else coefficients[p], value, s)
+        result.append(value)
+    return result

@@ -40,8 +40,9 @@ class KANLayer(JetModule):
         super().__init__()
         self.in_features, self.out_features, self.order = n_in, n_out, order
         lo, hi = (torch.full((n_in,), float(bound)) for bound in grid_range)
-        self.register_buffer("knots", splines.uniform_grid(lo, hi, grid, order))
-        self.uniform = True
+        self.register_buffer("knots", None)
+        self.register_buffer("cell_basis", None, persistent=False)  # derived from the knots
+        self._set_knots(splines.uniform_grid(lo, hi, grid, order))
         # initialisation in the spirit of the KAN paper: small spline noise, w_b ~ U(−1, 1)/√n_in
         self.coef = nn.Parameter((torch.rand(n_in, grid + order, n_out) - 0.5) * noise_scale / grid)
         self.base_weight = nn.Parameter((2 * torch.rand(n_in, n_out) - 1) / math.sqrt(n_in))
@@ -56,36 +57,47 @@ class KANLayer(JetModule):
         points = splines.interior(self.knots, self.order)
         return torch.stack([points[:, 0], points[:, -1]], dim=1)
 
-    def _gather(self, coefficients: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        """For every point and input, the k+1 coefficient rows of its non-zero bases: [N, n, k+1, out]."""
+    def _set_knots(self, knots: torch.Tensor) -> None:
+        self.knots = knots.contiguous()
+        self.uniform = splines.is_uniform(self.knots)
+        self.cell_basis = splines.cell_polynomials(self.knots, self.order)
+
+    def _edge_polynomials(self, coefficients: torch.Tensor, h: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """For every point and input, its knot cell's polynomial Σ_p a_p s^p in s = h − t_c,
+        for all outputs: ([a_0, …, a_k] each [N, n, out], s [N, n, 1]). Points outside the
+        knots get the zero polynomial."""
         k = self.order
+        cell, inside = splines.find_cells(h, self.knots, self.uniform)
         padded = nn.functional.pad(coefficients, (0, 0, k, k))  # zero rows for bases that do not exist
-        n, width, n_out = padded.shape
-        start = cell + torch.arange(n, device=cell.device) * width
-        return padded.reshape(n * width, n_out)[start[..., None] + torch.arange(k + 1, device=cell.device)]
+        windows = padded.unfold(1, k + 1, 1)  # [n, cells, out, k+1 (r)]: the bases alive on each cell
+        table = torch.einsum("icrp,icjr->picj", self.cell_basis, windows)  # [k+1 (p), n, cells, out]
+        n, cells = table.shape[1:3]
+        table = nn.functional.pad(table.reshape(k + 1, n * cells, -1), (0, 0, 0, 1))  # last row: zero
+        offsets = torch.arange(n, device=h.device)
+        rows = torch.where(inside, cell + offsets * cells, n * cells)
+        start = self.knots.reshape(-1)[cell + offsets * self.knots.shape[1]]
+        return list(table[:, rows].unbind(0)), (h - start)[..., None]
 
     def jet_forward(self, u: Jet) -> Jet:
         h = u.value
         derivatives = _DERIVATIVES.get(u.mode, 2)
-        cell, bases = splines.local_basis(h, self.knots, self.order, derivatives, self.uniform)
-        base = u.map(*_silu(h)) @ self.base_weight  # [N, T, out]
-        local = u.map(*bases, *[None] * (3 - len(bases)))  # [N, T, n, k+1]
-        coefficients = self._gather(self.spline_weight[:, None, :] * self.coef, cell)
-        n_points, terms = local.shape[:2]
-        spline = torch.bmm(local.reshape(n_points, terms, -1), coefficients.reshape(n_points, -1, self.out_features))
-        return u._like(base + spline)
+        polynomial, s = self._edge_polynomials(self.spline_weight[:, None, :] * self.coef, h)
+        spline = splines.horner(polynomial, s, derivatives)  # spline part of φ^(d), [N, n, out] each
+        silu = _silu(h)
+        # φ^(d)_ji(h_i) = w_b·silu^(d)(h_i) + (w_s Σ_m c_m B_m)^(d)(h_i)
+        phi = [torch.addcmul(part, silu[d][..., None], self.base_weight) for d, part in enumerate(spline)]
+        return u.edge_sum(phi)
 
     def edge_splines(self, h: torch.Tensor) -> torch.Tensor:
         """Σ_m c[i,m,j] B_m(h_i) for every edge, without w_s: [N, n_in, n_out]."""
-        cell, (values,) = splines.local_basis(h, self.knots, self.order, 0, self.uniform)
-        return torch.einsum("pir,pirj->pij", values, self._gather(self.coef, cell))
+        polynomial, s = self._edge_polynomials(self.coef, h)
+        return splines.horner(polynomial, s, 0)[0]
 
     @torch.no_grad()
     def refit(self, knots: torch.Tensor, samples: torch.Tensor, ridge: float) -> None:
         """Move to new ``knots``, refitting the splines by least squares on ``samples`` [P, n_in]."""
         coef = splines.fit(samples, self.edge_splines(samples), knots, self.order, ridge)
-        self.knots = knots.contiguous()
-        self.uniform = splines.is_uniform(knots)
+        self._set_knots(knots)
         self.coef = nn.Parameter(coef.contiguous())
 
     def range_samples(self, per_interval: int = 4) -> torch.Tensor:
@@ -95,14 +107,23 @@ class KANLayer(JetModule):
         steps = torch.linspace(0, 1, count, dtype=bounds.dtype, device=bounds.device)[:, None]
         return bounds[:, 0] + steps * (bounds[:, 1] - bounds[:, 0])
 
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        knots = self.knots
+        if not self.uniform and splines.is_uniform(knots, rtol=1e-5):  # a uniform grid rounded in float32
+            bounds = self.grid_range()
+            knots = splines.uniform_grid(bounds[:, 0], bounds[:, 1], self.grid, self.order)
+        self._set_knots(knots)  # recompute the derived tables in the new dtype / on the new device
+        return self
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # a checkpoint may hold another grid size: take its shapes before loading
         knots, coef = state_dict.get(prefix + "knots"), state_dict.get(prefix + "coef")
         if knots is not None and coef is not None and knots.shape != self.knots.shape:
-            self.knots = torch.empty_like(knots, dtype=self.knots.dtype, device=self.knots.device)
+            self._set_knots(torch.empty_like(knots, dtype=self.knots.dtype, device=self.knots.device))
             self.coef = nn.Parameter(torch.empty_like(coef, dtype=self.coef.dtype, device=self.coef.device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self.uniform = splines.is_uniform(self.knots)
+        self._set_knots(self.knots)
 
     def extra_repr(self) -> str:
         return f"{self.in_features} -> {self.out_features}, grid={self.grid}, order={self.order}"
