@@ -24,17 +24,26 @@ def autograd_jet(
 
     The graph is kept (``create_graph=True``), so the result can be trained through.
     """
-    if hessian not in MODES[1:]:
-        raise ValueError(f"hessian: must be one of {', '.join(MODES[1:])}, got {hessian!r}")
+    if hessian not in MODES:
+        raise ValueError(f"hessian: must be one of {', '.join(MODES)}, got {hessian!r}")
     if x.ndim != 2:
         raise ValueError(f"x: expected a tensor of shape [N, D], got shape {tuple(x.shape)}")
-    x = x.detach().requires_grad_(True)
+    if hessian == "value":
+        y = function(x)
+        return Jet(y.unsqueeze(1), x.shape[1], "value", coords)
+    with torch.enable_grad():
+        return _nested(function, x.detach().requires_grad_(True), hessian, coords)
+
+
+def _nested(function, x, hessian, coords) -> Jet:
     n, dim = x.shape
     y = function(x)
     channels = tuple(y.shape[1:])
     flat = y.reshape(n, -1)
 
     def derivative(output: torch.Tensor) -> torch.Tensor:
+        if not output.requires_grad:  # does not depend on x
+            return torch.zeros_like(x)
         (g,) = torch.autograd.grad(output.sum(), x, create_graph=True, allow_unused=True)
         return torch.zeros_like(x) if g is None else g
 

@@ -65,7 +65,7 @@ class Jet:
     """
 
     def __init__(self, stack: torch.Tensor, dim: int, mode: str, coords: Sequence[str] | None = None,
-                 is_seed: bool = False):
+                 seed_scale: torch.Tensor | None = None):
         if stack.shape[1] != num_terms(mode, dim):
             raise ValueError(
                 f"jet stack has {stack.shape[1]} terms, mode {mode!r} over {dim} inputs needs "
@@ -75,21 +75,29 @@ class Jet:
         self.dim = dim
         self.mode = mode
         self.coords = tuple(coords) if coords is not None else None
-        self.is_seed = is_seed  # the identity map's jet: grad = I, second = 0 (lets layers skip work)
+        # set when this is the jet of a diagonal affine map of the inputs (grad = diag(scale),
+        # second = 0), which lets the first layer skip the chain-rule products
+        self.seed_scale = seed_scale
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def seed(cls, x: torch.Tensor, mode: str = "full", coords: Sequence[str] | None = None) -> Jet:
-        """The jet of the identity map at points ``x`` [N, D]: grad = I, second = 0."""
+    def seed(cls, x: torch.Tensor, mode: str = "full", coords: Sequence[str] | None = None,
+             scale: torch.Tensor | Sequence[float] | None = None) -> Jet:
+        """The jet of the inputs themselves at ``x`` [N, D]: grad = I (or diag(scale)), second = 0.
+
+        ``scale`` maps derivatives when ``x`` are mapped coordinates ξ_a = (x_a − c_a)·scale_a
+        and derivatives are wanted with respect to the original x.
+        """
         if x.ndim != 2:
             raise ValueError(f"x: expected a tensor of shape [N, D], got shape {tuple(x.shape)}")
         n, d = x.shape
-        terms = num_terms(mode, d)
-        stack = x.new_zeros(n, terms, d)
+        scale = torch.ones(d, dtype=x.dtype, device=x.device) if scale is None else torch.as_tensor(
+            scale, dtype=x.dtype, device=x.device)
+        stack = x.new_zeros(n, num_terms(mode, d), d)
         stack[:, 0] = x
         if mode != "value":
-            stack[:, 1 : 1 + d] = torch.eye(d, dtype=x.dtype, device=x.device)
-        return cls(stack, d, mode, coords, is_seed=True)
+            stack[:, 1 : 1 + d] = torch.diag(scale)
+        return cls(stack, d, mode, coords, seed_scale=scale)
 
     def _like(self, stack: torch.Tensor) -> Jet:
         return Jet(stack, self.dim, self.mode, self.coords)
@@ -203,8 +211,9 @@ class Jet:
         value = phi[0].sum(1, keepdim=True)
         if self.mode == "value":
             return self._like(value)
-        if self.is_seed:  # ∂u_i/∂x_a = δ_ia and ∂²u = 0: the derivatives are the edges' own
-            return self._like(torch.cat([value, phi[1], *self._seed_second(phi)], dim=1))
+        if self.seed_scale is not None:  # ∂u_i/∂x_a = s_a δ_ia and ∂²u = 0: the edges' own derivatives
+            scale = self.seed_scale[:, None]
+            return self._like(torch.cat([value, scale * phi[1], *self._seed_second(phi, scale * scale)], dim=1))
         linear = torch.bmm(torch.cat([self.first, self.second], dim=1), phi[1])  # φ'·∂u and φ'·∂²u
         if self.mode == "none":
             return self._like(torch.cat([value, linear], dim=1))
@@ -212,17 +221,18 @@ class Jet:
         second = linear[:, self.dim :] + curvature
         return self._like(torch.cat([value, linear[:, : self.dim], second], dim=1))
 
-    def _seed_second(self, phi: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """Second-order block of Σ_i φ_i(x_i) in this jet's mode: only ∂²/∂x_a² = φ''_a survive."""
+    def _seed_second(self, phi: Sequence[torch.Tensor], scale2: torch.Tensor) -> list[torch.Tensor]:
+        """Second-order block of Σ_a φ_a(s_a x_a + c_a) in this jet's mode: only ∂²/∂x_a² = s_a² φ''_a."""
         if self.mode == "none":
             return []
+        curvature = scale2 * phi[2]
         if self.mode == "trace":
-            return [phi[2].sum(1, keepdim=True)]
+            return [curvature.sum(1, keepdim=True)]
         if self.mode == "diagonal":
-            return [phi[2]]
-        n, d = phi[2].shape[:2]
-        full = phi[2].new_zeros(n, d * d, *phi[2].shape[2:])
-        full[:, :: d + 1] = phi[2]
+            return [curvature]
+        n, d = curvature.shape[:2]
+        full = curvature.new_zeros(n, d * d, *curvature.shape[2:])
+        full[:, :: d + 1] = curvature
         return [full]
 
     def linear(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Jet:
@@ -232,10 +242,15 @@ class Jet:
             stack = torch.cat([stack[:, :1] + bias, stack[:, 1:]], dim=1)
         return self._like(stack)
 
+    def _constant(self, other: torch.Tensor | float) -> torch.Tensor:
+        """A constant (scalar, [N, *C] like the value, or [*C] per channel) shaped to broadcast with the stack."""
+        other = torch.as_tensor(other, dtype=self.stack.dtype, device=self.stack.device)
+        return other.unsqueeze(1) if other.ndim == self.value.ndim else other
+
     def __add__(self, other: Jet | torch.Tensor | float) -> Jet:
         if isinstance(other, Jet):
             return self._like(self.stack + other.stack)
-        return self._like(torch.cat([self.stack[:, :1] + other, self.stack[:, 1:]], dim=1))
+        return self._like(torch.cat([self.stack[:, :1] + self._constant(other), self.stack[:, 1:]], dim=1))
 
     __radd__ = __add__
 
@@ -250,8 +265,7 @@ class Jet:
 
     def __mul__(self, other: Jet | torch.Tensor | float) -> Jet:
         if not isinstance(other, Jet):  # a constant: scales every term
-            other = torch.as_tensor(other, dtype=self.stack.dtype, device=self.stack.device)
-            return self._like(self.stack * (other.unsqueeze(1) if other.ndim else other))
+            return self._like(self.stack * self._constant(other))
         a, b = self.value.unsqueeze(1), other.value.unsqueeze(1)
         if self.mode == "value":
             return self._like(a * b)

@@ -127,6 +127,16 @@ def dense_basis(x: torch.Tensor, knots: torch.Tensor, order: int, uniform: bool 
     return full.scatter(-1, columns, values)[..., order : order + count]
 
 
+def cell_samples(knots: torch.Tensor, order: int) -> torch.Tensor:
+    """k+1 Chebyshev points inside every cell of the grid range [a, b]: [P, n]. A spline on these
+    knots is determined by its values there, so a refit on them is exact when the target is a
+    spline of the same space."""
+    points = interior(knots, order)
+    nodes = (1 - torch.cos(torch.pi * (torch.arange(order + 1, dtype=knots.dtype) + 0.5) / (order + 1))) / 2
+    starts, widths = points[:, :-1, None], points.diff(dim=1)[..., None]
+    return (starts + widths * nodes.to(knots.device)).reshape(points.shape[0], -1).T
+
+
 def refine(knots: torch.Tensor, order: int, factor: int) -> torch.Tensor:
     """Split every grid interval into ``factor`` equal parts; the new knots contain the old ones
     on [a, b], so every old spline is exactly representable there (knot insertion)."""
@@ -148,8 +158,9 @@ def fit(
     """
     design = dense_basis(x, knots, order).transpose(0, 1)  # [n, P, M]
     targets = y.transpose(0, 1)  # [n, P, m]
-    if ridge == 0:
-        return torch.linalg.lstsq(design, targets).solution
+    if ridge == 0:  # QR: full column rank is guaranteed by the caller's sample placement
+        q, r = torch.linalg.qr(design)
+        return torch.linalg.solve_triangular(r, q.transpose(1, 2) @ targets, upper=True)
     gram = design.transpose(1, 2) @ design
     scale = torch.diagonal(gram, dim1=1, dim2=2).mean(-1).clamp_min(torch.finfo(x.dtype).tiny)
     gram = gram + ridge * scale[:, None, None] * torch.eye(gram.shape[-1], dtype=x.dtype, device=x.device)

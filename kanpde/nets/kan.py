@@ -108,9 +108,11 @@ class KANLayer(JetModule):
         return bounds[:, 0] + steps * (bounds[:, 1] - bounds[:, 0])
 
     def _apply(self, fn, *args, **kwargs):
+        precision = torch.finfo(self.knots.dtype).eps
         super()._apply(fn, *args, **kwargs)
         knots = self.knots
-        if not self.uniform and splines.is_uniform(knots, rtol=1e-5):  # a uniform grid rounded in float32
+        if torch.finfo(knots.dtype).eps < precision and not self.uniform and splines.is_uniform(knots, 10 * precision):
+            # a uniform grid rounded to a lower precision: make it uniform in the new one
             bounds = self.grid_range()
             knots = splines.uniform_grid(bounds[:, 0], bounds[:, 1], self.grid, self.order)
         self._set_knots(knots)  # recompute the derived tables in the new dtype / on the new device
@@ -167,14 +169,23 @@ class KAN(Sequential):
 
     @torch.no_grad()
     def _refit_layers(self, new_knots, x: torch.Tensor | None, exact: bool) -> float:
-        """Refit every layer on new knots (``new_knots(layer, samples)``); return the
-        relative L2 change of the model output on the probe points."""
+        """Refit every layer on new knots (``new_knots(layer, samples)``); return the relative
+        L2 change of the model output on ``x`` (or on the first layer's grid range).
+
+        ``exact``: the new knots contain the old ones, so the refit uses k+1 points in every new
+        cell, where the old spline is reproduced to round-off; otherwise it fits the layer's
+        activations of ``x`` (or its grid range) by least squares.
+        """
         probe = self._probe(x)
         before = self(probe)
         h = x
         for layer in self.layers:
-            samples = layer.range_samples() if exact or h is None else h
-            layer.refit(new_knots(layer, samples), samples, ridge=0.0 if samples is not h else 1e-8)
+            if exact:
+                knots = new_knots(layer, None)
+                layer.refit(knots, splines.cell_samples(knots, self.order), ridge=0.0)
+            else:
+                samples = layer.range_samples() if h is None else h
+                layer.refit(new_knots(layer, samples), samples, ridge=0.0 if h is None else 1e-8)
             h = layer(h) if h is not None else None
         after = self(probe)
         return float(torch.linalg.norm(after - before) / torch.linalg.norm(before).clamp_min(1e-300))

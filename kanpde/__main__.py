@@ -1,0 +1,5 @@
+import sys
+
+from kanpde.cli import main
+
+sys.exit(main())

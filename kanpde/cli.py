@@ -1,0 +1,83 @@
+"""Command line: parse, call the library, print, exit. Exit status 2 for bad input, 3 for divergence."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for every bad input
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kanpde", description="Physics-informed training of Kolmogorov–Arnold Networks.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    solve = commands.add_parser("solve", help="train a model on a problem from a YAML config",
+                                description="Train a model on a problem from a YAML config and write a run directory.")
+    solve.add_argument("config", help="a YAML file, or a built-in config name such as poisson.yaml")
+    solve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set train.stages.0.steps=500 (repeatable)")
+    solve.add_argument("--out", help="run directory (default: output.dir or runs/<problem>-<model>-<time>)")
+    solve.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides train.device")
+    solve.add_argument("--quiet", action="store_true", help="no progress bar")
+    solve.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+    solve.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+
+    commands.add_parser("list", help="list the built-in problems and configs")
+    return parser
+
+
+def _solve(args) -> int:
+    from kanpde.config import load_config
+    from kanpde.solver import solve
+
+    config = load_config(args.config, args.set)
+    summary = solve(config, out=args.out, device=args.device, quiet=args.quiet, force=args.force,
+                    resume=args.resume)
+    out = args.out or config.output.dir
+    line = (f"{summary['problem']} · {summary['model']} {summary['width']} · {summary['params']} parameters · "
+            f"{summary['steps']} steps in {summary['train_seconds']:.1f} s · rel. L2 error {summary['rel_l2']:.3e}")
+    print(line)
+    print(f"run directory: {out if out else 'see summary'}")
+    return 0
+
+
+def _list(args) -> int:
+    from kanpde.solver import BUILTIN_PROBLEMS, builtin_problems
+
+    print("built-in problems:")
+    for name, cls in builtin_problems().items():
+        print(f"  {name:24s} {cls.description}")
+    print("built-in configs:")
+    for path in sorted(BUILTIN_PROBLEMS.glob("*.yaml")):
+        first = path.read_text().splitlines()[0].lstrip("# ").strip() if path.read_text() else ""
+        print(f"  {path.name:24s} {first}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"solve": _solve, "list": _list}[args.command]
+    try:
+        return handler(args)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+        if os.environ.get("KANPDE_TRACEBACK"):
+            raise
+        print(f"kanpde: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("kanpde: interrupted; the run directory holds the last checkpoint (continue with --resume)",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

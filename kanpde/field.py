@@ -1,0 +1,48 @@
+"""The trial function: physical coordinates → [-1, 1]^D → network → hard conditions."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from kanpde.autodiff import autograd_jet
+from kanpde.jet import Jet
+from kanpde.nets.base import JetModule
+from kanpde.problem import Problem
+
+
+class Field(nn.Module):
+    """u(x) = T(N(ξ(x)), x): the problem's box mapped to [-1, 1]^D, the network N, and the
+    problem's output transform T (hard conditions). Derivatives are with respect to x.
+
+    ``derivatives="jet"`` carries them forward in closed form; ``"autograd"`` uses nested
+    autograd (the reference, and the fallback for networks that do not propagate jets).
+    """
+
+    def __init__(self, net: nn.Module, problem: Problem, derivatives: str = "jet"):
+        super().__init__()
+        if derivatives not in ("jet", "autograd"):
+            raise ValueError(f"train.derivatives: must be jet or autograd, got {derivatives!r}")
+        if derivatives == "jet" and not isinstance(net, JetModule):
+            raise ValueError("train.derivatives: 'jet' needs a kanpde network; use 'autograd' for other modules")
+        self.net, self.problem, self.derivatives = net, problem, derivatives
+        box = problem.box
+        self.register_buffer("_lo", torch.tensor(box.lo, dtype=torch.float64))
+        self.register_buffer("_scale", torch.tensor(box.scale, dtype=torch.float64))
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """ξ = 2(x − lo)/(hi − lo) − 1 ∈ [-1, 1]^D."""
+        return (x - self._lo) * self._scale - 1
+
+    def jet(self, x: torch.Tensor, mode: str) -> Jet:
+        """The field's jet at physical points ``x`` [N, D], channels [outputs], with coordinate names."""
+        coords = self.problem.coords
+        if self.derivatives == "autograd" or mode == "value":
+            u = autograd_jet(lambda p: self.net(self.to_unit(p)), x, mode, coords)
+        else:
+            u = self.net.jet_forward(Jet.seed(self.to_unit(x), mode, coords, scale=self._scale))
+        return self.problem.output_transform(u, x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Values [N, outputs] at physical points ``x``."""
+        return self.jet(x, "value").value

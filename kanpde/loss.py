@@ -1,0 +1,66 @@
+"""Loss terms: the mean squared PDE residual and one mean squared error per soft condition."""
+
+from __future__ import annotations
+
+import torch
+
+from kanpde.field import Field
+from kanpde.geometry import Points
+from kanpde.jet import Jet
+from kanpde.problem import Dirichlet, Initial, Neumann, Periodic, Problem, target_values
+
+
+def _scalar(u: Jet | torch.Tensor, problem: Problem):
+    """Drop the channel axis of single-output fields, so residuals read u.value as [N]."""
+    if problem.outputs != 1:
+        return u
+    return u[0] if isinstance(u, Jet) else u[:, 0]
+
+
+def residual(field: Field, x: torch.Tensor) -> torch.Tensor:
+    """The problem's residual at interior points ``x``, checked for shape."""
+    problem = field.problem
+    r = problem.residual(_scalar(field.jet(x, problem.derivatives), problem), x)
+    if not isinstance(r, torch.Tensor) or r.ndim == 0 or r.shape[0] != x.shape[0]:
+        shape = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
+        raise ValueError(f"{type(problem).__name__}.residual: must return a tensor with one row per point "
+                         f"([{x.shape[0]}] or [{x.shape[0]}, k]), got {shape}")
+    return r
+
+
+def _mse(error: torch.Tensor) -> torch.Tensor:
+    return error.square().mean() if error.numel() else error.new_zeros(())
+
+
+def loss_terms(field: Field, points: Points) -> dict[str, torch.Tensor]:
+    """Every loss term by name: "residual" and each soft condition's."""
+    problem = field.problem
+    terms = {"residual": _mse(residual(field, points.interior))}
+    for condition in problem.soft_conditions:
+        terms[condition.name] = _mse(condition_error(field, condition, points))
+    return terms
+
+
+def condition_error(field: Field, condition, points: Points) -> torch.Tensor:
+    """Pointwise error of one condition on the sampled points."""
+    problem = field.problem
+    if isinstance(condition, Initial):
+        x = points.initial
+        return _scalar(field(x), problem) - target_values(condition.value, x)
+    if isinstance(condition, Periodic):
+        axis = problem.box.names.index(condition.axis)
+        lo = points.boundary[points.boundary_face == problem.box.face_index(f"{condition.axis}.lo")]
+        hi = lo.clone()
+        hi[:, axis] = problem.box.hi[axis]
+        u_lo, u_hi = field.jet(lo, "none"), field.jet(hi, "none")
+        return torch.cat([u_lo.value - u_hi.value, u_lo.first[:, axis] - u_hi.first[:, axis]])
+    faces = torch.as_tensor(problem.faces_of(condition), device=points.boundary.device)
+    chosen = torch.isin(points.boundary_face, faces)
+    x = points.boundary[chosen]
+    if isinstance(condition, Dirichlet):
+        return _scalar(field(x), problem) - target_values(condition.value, x)
+    if isinstance(condition, Neumann):
+        u = field.jet(x, "none")
+        normal_derivative = (u.grad * points.boundary_normal[chosen].unsqueeze(1)).sum(-1)
+        return _scalar(normal_derivative, problem) - target_values(condition.value, x)
+    raise TypeError(f"unknown condition {condition!r}")

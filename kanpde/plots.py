@@ -1,0 +1,91 @@
+"""Figures of a run: the solution and its error, the loss curves, and a KAN's edge functions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def _field_panel(ax, names, axes, values, title, cmap="viridis"):
+    if len(axes) == 1:
+        ax.plot(axes[0], values)
+        ax.set_xlabel(names[0])
+    else:
+        image = ax.pcolormesh(axes[0], axes[1], values.T, shading="auto", cmap=cmap)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        plt.colorbar(image, ax=ax)
+    ax.set_title(title)
+
+
+def plot_solution(path: Path, names: Sequence[str], axes: Sequence[np.ndarray], prediction: np.ndarray,
+                  reference: np.ndarray | None, title: str) -> None:
+    """Prediction, reference and pointwise error on the evaluation grid (1-D or 2-D; higher: a slice)."""
+    while len(axes) > 2:  # show the middle slice of the extra axes
+        axes, names = axes[:-1], names[:-1]
+        prediction = np.take(prediction, prediction.shape[-1] // 2, axis=-1)
+        reference = None if reference is None else np.take(reference, reference.shape[-1] // 2, axis=-1)
+    panels = [(prediction, "prediction", "viridis")]
+    if reference is not None:
+        panels += [(reference, "reference", "viridis"), (np.abs(prediction - reference), "|error|", "magma")]
+    fig, axs = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    for ax, (values, label, cmap) in zip(axs[0], panels):
+        _field_panel(ax, names, axes, values, label, cmap)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_history(path: Path, rows: Sequence[dict], terms: Sequence[str]) -> None:
+    """Loss terms and the evaluated relative L2 error against the step."""
+    if not rows:
+        return
+    steps = np.array([row["step"] for row in rows])
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name in ["loss", *terms]:
+        ax.semilogy(steps, [row.get(name, math.nan) for row in rows], label=name, lw=1)
+    errors = [(row["step"], row["rel_l2"]) for row in rows if not math.isnan(row.get("rel_l2", math.nan))]
+    if errors:
+        ax.semilogy(*zip(*errors), "k.-", label="rel. L2 error", lw=1)
+    ax.set_xlabel("step")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def plot_kan_edges(path: Path, kan, max_edges: int = 48) -> None:
+    """Every edge function φ_ji of every layer over its grid range (at most ``max_edges`` per layer)."""
+    layers = list(kan.layers)
+    fig, axs = plt.subplots(len(layers), 1, figsize=(9, 2.6 * len(layers)), squeeze=False)
+    for index, (layer, ax) in enumerate(zip(layers, axs[:, 0])):
+        bounds = layer.grid_range()
+        steps = torch.linspace(0, 1, 200, dtype=bounds.dtype, device=bounds.device)[:, None]
+        s = bounds[:, 0] + steps * (bounds[:, 1] - bounds[:, 0])  # [200, n_in]
+        spline = layer.edge_splines(s) * layer.spline_weight
+        base = torch.nn.functional.silu(s)[..., None] * layer.base_weight
+        phi = (spline + base).cpu().numpy()
+        count = 0
+        for i in range(layer.in_features):
+            for j in range(layer.out_features):
+                if count < max_edges:
+                    ax.plot(s[:, i].cpu().numpy(), phi[:, i, j], lw=1)
+                count += 1
+        ax.set_title(f"layer {index}: {layer.in_features}→{layer.out_features}, G={layer.grid}"
+                     + (f" (first {max_edges} of {count} edges)" if count > max_edges else ""))
+        ax.set_xlabel("input")
+        ax.set_ylabel("φ")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

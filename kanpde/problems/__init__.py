@@ -1,0 +1,1 @@
+"""Built-in problems: each module defines a Problem subclass; each has YAML configs beside it."""

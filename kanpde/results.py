@@ -1,0 +1,110 @@
+"""The run directory: config.yaml, summary.json, history.csv, solution.h5, checkpoint.pt, plots/.
+
+Every file is written to a temporary name first and moved into place with ``os.replace``,
+so a run killed at any moment leaves either the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from kanpde.config import Config, dump_config
+
+FILES = ("config.yaml", "summary.json", "history.csv", "solution.h5", "checkpoint.pt")
+
+
+def _atomic(path: Path, write) -> None:
+    """Write through ``write(file_path)`` into a temporary file beside ``path``, then replace it."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    _atomic(path, lambda name: Path(name).write_text(text))
+
+
+class RunDirectory:
+    """A run's output folder. An existing run is never overwritten unless ``force`` or ``resume``."""
+
+    def __init__(self, path: str | os.PathLike, *, force: bool = False, resume: bool = False):
+        self.path = Path(path)
+        existing = [name for name in FILES if (self.path / name).exists()]
+        if existing and not (force or resume):
+            raise FileExistsError(f"--out: {self.path} already holds a run ({', '.join(existing)}); "
+                                  "use --resume to continue it or --force to overwrite it")
+        if self.path.exists() and not self.path.is_dir():
+            raise FileExistsError(f"--out: {self.path} exists and is not a directory")
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "plots").mkdir(exist_ok=True)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoint.pt"
+
+    def write_config(self, config: Config) -> None:
+        _atomic(self.path / "config.yaml", lambda name: dump_config(config, name))
+
+    def write_summary(self, summary: dict) -> None:
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
+        _atomic_text(self.path / "summary.json", json.dumps(clean, indent=2) + "\n")
+
+    def write_history(self, rows: Sequence[dict]) -> None:
+        columns: list[str] = []
+        for row in rows:
+            columns += [key for key in row if key not in columns]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns or ["step"], restval="")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+        _atomic_text(self.path / "history.csv", buffer.getvalue())
+
+    def write_checkpoint(self, state: dict) -> None:
+        _atomic(self.checkpoint_path, lambda name: torch.save(state, name))
+
+    def read_checkpoint(self) -> dict | None:
+        if not self.checkpoint_path.exists():
+            return None
+        return torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+
+    def write_solution(self, names: Sequence[str], axes: Sequence[np.ndarray], prediction: np.ndarray,
+                       reference: np.ndarray | None, attrs: dict) -> None:
+        """Evaluation grid (one dataset per coordinate), prediction, reference and error."""
+        def write(name: str) -> None:
+            with h5py.File(name, "w") as f:
+                for coordinate, axis in zip(names, axes):
+                    f.create_dataset(coordinate, data=np.asarray(axis))
+                f.create_dataset("prediction", data=prediction)
+                if reference is not None:
+                    f.create_dataset("reference", data=reference)
+                    f.create_dataset("error", data=prediction - reference)
+                f.attrs["coordinates"] = ",".join(names)
+                for key, value in attrs.items():
+                    f.attrs[key] = value if value is not None else "none"
+        _atomic(self.path / "solution.h5", write)
+
+
+def read_summary(run_dir: str | os.PathLike) -> dict:
+    return json.loads((Path(run_dir) / "summary.json").read_text())
+
+
+def read_history(run_dir: str | os.PathLike) -> list[dict[str, float]]:
+    with open(Path(run_dir) / "history.csv") as f:
+        return [{k: (float(v) if v != "" else math.nan) for k, v in row.items()} for row in csv.DictReader(f)]

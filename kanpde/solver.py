@@ -1,0 +1,301 @@
+"""Solve a problem from a config: build problem, network, points and trainer; write the run.
+
+``solve(config)`` is what ``python -m kanpde solve`` calls; ``load(run_dir)`` gives the
+trained model back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import kanpde
+from kanpde import plots
+from kanpde.autodiff import autograd_jet
+from kanpde.config import Config, ModelConfig, ProblemConfig, config_from_dict, load_config
+from kanpde.field import Field
+from kanpde.geometry import Sampler, evaluation_grid
+from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
+from kanpde.problem import Problem
+from kanpde.results import RunDirectory, read_summary
+from kanpde.train import Trainer
+
+BUILTIN_PROBLEMS = Path(__file__).parent / "problems"
+
+
+# -- building blocks ----------------------------------------------------------------------
+def builtin_problems() -> dict[str, type[Problem]]:
+    """The built-in problems by name (each module in kanpde/problems defines one or more)."""
+    found = {}
+    for module_path in sorted(BUILTIN_PROBLEMS.glob("*.py")):
+        if module_path.stem.startswith("_"):
+            continue
+        module = importlib.import_module(f"kanpde.problems.{module_path.stem}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, Problem) and value is not Problem \
+                    and value.__module__ == module.__name__:
+                found[value.problem_name] = value
+    return found
+
+
+def problem_class(name: str) -> type[Problem]:
+    """A built-in problem by name, or a user's class as "path/to/file.py:ClassName"."""
+    if ":" in name:
+        file, _, class_name = name.rpartition(":")
+        path = Path(file)
+        if not path.is_file():
+            raise ValueError(f"problem.name: file not found: {file}")
+        spec = importlib.util.spec_from_file_location(f"kanpde_user_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        cls = getattr(module, class_name, None)
+        if not (isinstance(cls, type) and issubclass(cls, Problem)):
+            raise ValueError(f"problem.name: {file} has no Problem subclass named {class_name!r}")
+        return cls
+    known = builtin_problems()
+    if name not in known:
+        raise ValueError(f"problem.name: unknown problem {name!r}; built-in problems: {', '.join(known)}")
+    return known[name]
+
+
+def build_problem(config: ProblemConfig) -> Problem:
+    return problem_class(config.name)(**config.params)
+
+
+def build_net(config: ModelConfig, problem: Problem) -> JetModule:
+    """The network of ``config``, checked against the problem's input and output sizes."""
+    width = list(config.width)
+    if width[0] != problem.box.dim:
+        raise ValueError(f"model.width: the first size must be the number of coordinates of {problem.name} "
+                         f"({problem.box.dim}: {', '.join(problem.coords)}), got {width[0]}")
+    if width[-1] != problem.outputs:
+        raise ValueError(f"model.width: the last size must be the number of outputs of {problem.name} "
+                         f"({problem.outputs}), got {width[-1]}")
+    if config.type == "kan":
+        return KAN(width, grid=config.grid, order=config.order, grid_range=tuple(config.grid_range),
+                   grid_eps=config.grid_eps)
+    if config.type == "mlp":
+        return MLP(width, activation=config.activation)
+    if config.type == "siren":
+        return SIREN(width, omega0=config.omega0)
+    return FourierMLP(width, sigma=config.sigma, features=config.features, activation=config.activation)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device: cuda was asked for but torch sees no CUDA device")
+    return torch.device(device)
+
+
+# -- evaluation ---------------------------------------------------------------------------
+@dataclass
+class Evaluation:
+    """The evaluation grid with the reference values, and the metrics of a field on it."""
+
+    names: tuple[str, ...]
+    axes: list[np.ndarray]
+    points: torch.Tensor
+    reference: torch.Tensor | None  # [P] or [P, outputs]
+    reference_grad: torch.Tensor | None  # [P, D] (scalar exact solutions)
+
+    @classmethod
+    def build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
+        grid = problem.reference()
+        if grid is not None:
+            axes, values = grid
+            mesh = np.meshgrid(*axes, indexing="ij")
+            points = torch.tensor(np.stack([m.ravel() for m in mesh], axis=1), dtype=dtype, device=device)
+            reference = torch.as_tensor(np.asarray(values), dtype=dtype, device=device).reshape(points.shape[0], -1)
+            return cls(problem.coords, [np.asarray(a) for a in axes], points, reference.squeeze(-1), None)
+        axes, points = evaluation_grid(problem.box, resolution, dtype=dtype, device=device)
+        exact = problem.exact(points)
+        gradient = None
+        if exact is not None and problem.outputs == 1:
+            gradient = autograd_jet(lambda p: problem.exact(p).reshape(p.shape[0], 1), points, "none").grad[:, 0]
+            gradient = gradient.detach()
+        reference = None if exact is None else exact.detach()
+        return cls(problem.coords, axes, points, reference, gradient)
+
+    def predict(self, field: Field, gradient: bool = False, chunk: int = 32768):
+        values, grads = [], []
+        for start in range(0, self.points.shape[0], chunk):
+            x = self.points[start : start + chunk]
+            if gradient:
+                jet = field.jet(x, "none")
+                values.append(jet.value.detach())
+                grads.append(jet.grad[:, 0].detach())
+            else:
+                with torch.no_grad():
+                    values.append(field(x))
+        value = torch.cat(values)
+        value = value[:, 0] if field.problem.outputs == 1 else value
+        return value, (torch.cat(grads) if gradient else None)
+
+    def metrics(self, field: Field, full: bool = False) -> dict[str, float]:
+        if self.reference is None:
+            return {"rel_l2": math.nan}
+        with_gradient = full and self.reference_grad is not None
+        value, grad = self.predict(field, gradient=with_gradient)
+        error = value - self.reference
+        result = {"rel_l2": float(error.norm() / self.reference.norm().clamp_min(1e-300))}
+        if full:
+            result["max_abs_err"] = float(error.abs().max())
+            result["l2_squared"] = float(error.square().mean())  # mean of (u − u*)² on the grid
+            if with_gradient:
+                result["h1_squared"] = result["l2_squared"] + float((grad - self.reference_grad).square().sum(-1).mean())
+        return result
+
+
+# -- the whole run ------------------------------------------------------------------------
+def default_out(config: Config) -> Path:
+    return Path("runs") / f"{config.problem.name.rpartition(':')[2]}-{config.model.type}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _as_config(config: Config | dict | str | os.PathLike, problem: Problem | None) -> Config:
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        data = dict(config)
+        if problem is not None:
+            data.setdefault("problem", {"name": problem.name})
+        return config_from_dict(data)
+    return load_config(config)
+
+
+def solve(config: Config | dict | str | os.PathLike, *, problem: Problem | None = None,
+          out: str | os.PathLike | None = None, device: str | None = None, quiet: bool = False,
+          force: bool = False, resume: bool = False) -> dict:
+    """Train the config's model on its problem and write the run directory; returns the summary.
+
+    ``config`` may be a :class:`Config`, a dict in the YAML layout, or a YAML path/built-in
+    name. ``problem`` (an instance) replaces the config's problem, for PDEs defined in code.
+    Raises ``ValueError`` (naming the config key) for bad input before any work starts.
+    """
+    config = _as_config(config, problem)
+    torch_device = resolve_device(device or config.train.device)
+    dtype = getattr(torch, config.train.dtype)
+    problem = problem if problem is not None else build_problem(config.problem)
+    torch.manual_seed(config.train.seed)
+    previous_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        net = build_net(config.model, problem)
+    finally:
+        torch.set_default_dtype(previous_dtype)
+    field = Field(net, problem, config.train.derivatives).to(device=torch_device, dtype=dtype)
+    points = config.points
+    sampler = Sampler(problem.box, points.interior, points.boundary if problem.box.space_dim else 0,
+                      points.initial if problem.box.has_time else 0, method=points.sampler,
+                      seed=config.train.seed, resample_every=points.resample_every, dtype=dtype,
+                      device=torch_device)
+    evaluation = Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device)
+    run = RunDirectory(out or config.output.dir or default_out(config), force=force, resume=resume)
+    run.write_config(config)
+
+    def checkpoint(trainer: Trainer) -> None:
+        run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
+        run.write_history(trainer.history.rows)
+
+    trainer = Trainer(field, sampler, config.train, evaluate=lambda: evaluation.metrics(field),
+                      evaluate_every=config.evaluate.every, on_checkpoint=checkpoint,
+                      checkpoint_every=config.output.checkpoint_every, progress=not quiet)
+    if resume:
+        state = run.read_checkpoint()
+        if state is None:
+            if not quiet:
+                print(f"no checkpoint in {run.path}: starting from the beginning", file=sys.stderr)
+        else:
+            trainer.load_state_dict(state["trainer"])
+    try:
+        trainer.run()
+    finally:  # whatever happened, the run directory describes the last state reached
+        summary = _finish(run, config, field, evaluation, trainer, torch_device)
+    return summary
+
+
+def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluation, trainer: Trainer,
+            device: torch.device) -> dict:
+    problem, net = field.problem, field.net
+    metrics = evaluation.metrics(field, full=True)
+    last_loss = trainer.history.rows[-1]["loss"] if trainer.history.rows else math.nan
+    summary = {
+        "problem": problem.name, "model": config.model.type, "width": list(config.model.width),
+        "grid": net.grid if isinstance(net, KAN) else None, "params": net.num_parameters(),
+        "steps": trainer.step, "train_seconds": trainer.train_seconds,
+        "seconds_per_step": trainer.train_seconds / max(trainer.step, 1), "final_loss": last_loss,
+        **metrics, "device": str(device), "dtype": config.train.dtype, "seed": config.train.seed,
+        "derivatives": config.train.derivatives, "recoveries": trainer.recoveries,
+        "events": trainer.history.events, "kanpde": kanpde.__version__, "torch": torch.__version__,
+        "python": platform.python_version(), "threads": torch.get_num_threads(),
+        "completed": trainer.step >= trainer.total_steps,
+    }
+    run.write_history(trainer.history.rows)
+    run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
+    value, _ = evaluation.predict(field)
+    shape = [len(axis) for axis in evaluation.axes]
+    prediction = value.cpu().numpy().reshape(shape + ([problem.outputs] if problem.outputs > 1 else []))
+    reference = None if evaluation.reference is None else evaluation.reference.cpu().numpy().reshape(prediction.shape)
+    run.write_solution(evaluation.names, evaluation.axes, prediction, reference,
+                       {"problem": problem.name, "model": config.model.type, "rel_l2": metrics["rel_l2"]})
+    if config.output.plots:
+        title = f"{problem.name}, {config.model.type} {list(config.model.width)}: rel. L2 {metrics['rel_l2']:.2e}"
+        if problem.outputs == 1:
+            plots.plot_solution(run.path / "plots" / "solution.png", evaluation.names, evaluation.axes,
+                                prediction, reference, title)
+        plots.plot_history(run.path / "plots" / "loss.png", trainer.history.rows, problem.loss_terms())
+        if isinstance(net, KAN):
+            plots.plot_kan_edges(run.path / "plots" / "kan_edges.png", net)
+    run.write_summary(summary)  # last: its presence means the run directory is complete
+    return summary
+
+
+# -- reading a run back -------------------------------------------------------------------
+@dataclass
+class LoadedRun:
+    """A finished run: ``model(x)`` evaluates the trained solution at physical points."""
+
+    model: Field
+    problem: Problem
+    config: Config
+    summary: dict | None
+
+    @property
+    def net(self) -> JetModule:
+        return self.model.net
+
+
+def load(run_dir: str | os.PathLike, device: str = "cpu", problem: Problem | None = None) -> LoadedRun:
+    """The trained model and problem of a run directory (pass ``problem`` for PDEs defined in code)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "checkpoint.pt").exists():
+        raise FileNotFoundError(f"run_dir: no checkpoint.pt in {run_dir}")
+    config = load_config(run_dir / "config.yaml")
+    state = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
+    problem = problem if problem is not None else build_problem(config.problem)
+    dtype = getattr(torch, config.train.dtype)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        net = build_net(config.model, problem)
+    finally:
+        torch.set_default_dtype(previous)
+    field = Field(net, problem, config.train.derivatives).to(device=device, dtype=dtype)
+    field.load_state_dict(state["trainer"]["field"])
+    summary = read_summary(run_dir) if (run_dir / "summary.json").exists() else None
+    return LoadedRun(field, problem, config, summary)
+
+
+__all__ = ["solve", "load", "LoadedRun", "build_problem", "build_net", "problem_class", "builtin_problems"]

@@ -1,0 +1,261 @@
+"""Training: optimizer stages, the KAN grid schedule, evaluation, divergence recovery.
+
+One global step counter runs through the stages (e.g. Adam then L-BFGS). At scheduled
+steps KAN grids are extended (G → G') or adapted to the current points; the optimizer
+is rebuilt afterwards, since its state belongs to the old parameters. A non-finite loss
+or gradient restores the last good state and lowers the learning rate.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from kanpde.config import StageConfig, TrainConfig
+from kanpde.field import Field
+from kanpde.geometry import Sampler
+from kanpde.loss import loss_terms
+from kanpde.nets.kan import KAN
+
+LINE_SEARCH_EVALUATIONS = 25
+"""Loss evaluations one L-BFGS step may spend in its strong Wolfe line search."""
+
+RECOVERY_FACTOR = 0.1
+"""After a divergence the stage's learning rate is multiplied by this factor."""
+
+
+class DivergenceError(RuntimeError):
+    """Training kept producing non-finite losses after the allowed recoveries."""
+
+
+@dataclass
+class History:
+    """One row per step: step, loss, each term, grid, lr, elapsed seconds, rel_l2 (NaN if not evaluated)."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+
+    def last(self, key: str) -> float:
+        for row in reversed(self.rows):
+            if not math.isnan(row.get(key, math.nan)):
+                return row[key]
+        return math.nan
+
+
+def _make_optimizer(stage: StageConfig, parameters) -> torch.optim.Optimizer:
+    if stage.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=stage.lr)
+    # one step = one L-BFGS iteration; max_eval must be given explicitly, since torch's default
+    # (max_iter·5/4 = 1) leaves the strong Wolfe line search no evaluations and it returns t = 0
+    return torch.optim.LBFGS(parameters, lr=stage.lr, max_iter=1, max_eval=1 + LINE_SEARCH_EVALUATIONS,
+                             history_size=stage.history_size, line_search_fn="strong_wolfe",
+                             tolerance_grad=0.0, tolerance_change=0.0)
+
+
+def _lr_factor(stage: StageConfig, step_in_stage: int) -> float:
+    """Learning-rate decay within a stage: exponential lr·rate^(s/steps) or step lr·rate^⌊s/every⌋."""
+    if stage.decay == "exponential":
+        return stage.decay_rate ** (step_in_stage / stage.steps)
+    if stage.decay == "step":
+        return stage.decay_rate ** (step_in_stage // stage.decay_every)
+    return 1.0
+
+
+class Trainer:
+    """Trains a :class:`Field` on a :class:`Sampler`'s points according to a :class:`TrainConfig`.
+
+    ``evaluate`` (optional) returns metrics such as {"rel_l2": …}, called every
+    ``evaluate_every`` steps and at the end; ``on_checkpoint(trainer)`` is called every
+    ``checkpoint_every`` steps and at the end of each stage.
+    """
+
+    def __init__(self, field_: Field, sampler: Sampler, config: TrainConfig, *,
+                 evaluate: Callable[[], dict[str, float]] | None = None, evaluate_every: int = 0,
+                 on_checkpoint: Callable[[Trainer], None] | None = None, checkpoint_every: int = 0,
+                 progress: bool = True):
+        self.field, self.sampler, self.config = field_, sampler, config
+        self.evaluate, self.evaluate_every = evaluate, evaluate_every
+        self.on_checkpoint, self.checkpoint_every = on_checkpoint, checkpoint_every
+        self.progress = progress
+        self.weights = self._loss_weights()
+        self.history = History()
+        self.step = 0  # global step: the number of optimizer steps taken
+        self.recoveries = 0
+        self.lr_scale = 1.0  # lowered by divergence recoveries
+        self.train_seconds = 0.0
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._good: dict | None = None
+
+    @property
+    def total_steps(self) -> int:
+        return sum(stage.steps for stage in self.config.stages)
+
+    @property
+    def kan(self) -> KAN | None:
+        return self.field.net if isinstance(self.field.net, KAN) else None
+
+    def _loss_weights(self) -> dict[str, float]:
+        terms = self.field.problem.loss_terms()
+        for name in self.config.loss_weights:
+            if name not in terms:
+                raise ValueError(f"train.loss_weights.{name}: unknown loss term; terms of "
+                                 f"{self.field.problem.name}: {', '.join(terms)}")
+        return {name: float(self.config.loss_weights.get(name, 1.0)) for name in terms}
+
+    def _stage_at(self, step: int) -> tuple[int, StageConfig, int]:
+        start = 0
+        for index, stage in enumerate(self.config.stages):
+            if step < start + stage.steps:
+                return index, stage, step - start
+            start += stage.steps
+        last = len(self.config.stages) - 1
+        return last, self.config.stages[-1], self.config.stages[-1].steps
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> History:
+        """Train from the current step to the end of the last stage."""
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True,
+                   desc=f"{self.field.problem.name}")
+        current_stage = self._stage_at(self.step)[0] if self.optimizer is not None else None
+        try:
+            while self.step < self.total_steps:
+                index, stage, in_stage = self._stage_at(self.step)
+                if index != current_stage or self.optimizer is None:
+                    current_stage = index
+                    self.optimizer = _make_optimizer(stage, self.field.parameters())
+                if self._change_grid():
+                    self.optimizer = _make_optimizer(stage, self.field.parameters())
+                for group in self.optimizer.param_groups:
+                    group["lr"] = stage.lr * self.lr_scale * _lr_factor(stage, in_stage)
+                row = self._one_step(stage)
+                if row is None:
+                    continue  # recovered from a divergence: the step is taken again
+                self._after_step(row, bar, stage_end=in_stage + 1 == stage.steps)
+        finally:
+            bar.close()
+        return self.history
+
+    def _change_grid(self) -> bool:
+        """Grid extension and grid update at this step; returns whether parameters changed."""
+        kan, config, step = self.kan, self.config, self.step
+        if kan is None:
+            return False
+        changed = False
+        x = self.field.to_unit(self.sampler.sample(step).interior)
+        if step in config.grid_schedule and config.grid_schedule[step] != kan.grid:
+            old = kan.grid
+            error = kan.extend_grid(config.grid_schedule[step], x)
+            self.history.events.append(f"step {step}: grid {old} -> {kan.grid}, fit error {error:.2e}")
+            changed = True
+        every, until = config.grid_update_every, config.grid_update_until
+        if every and step % every == 0 and step < until:
+            kan.update_grid(x)
+            changed = True
+        if changed:
+            self._good = None  # a saved state of the old grid no longer fits
+        return changed
+
+    def _closure(self, points):
+        def closure():
+            self.optimizer.zero_grad(set_to_none=True)
+            terms = loss_terms(self.field, points)
+            loss = sum(self.weights[name] * value for name, value in terms.items())
+            loss.backward()
+            closure.terms = terms
+            return loss
+        return closure
+
+    def _one_step(self, stage: StageConfig) -> dict | None:
+        started = time.perf_counter()
+        points = self.sampler.sample(self.step)
+        if self._good is None:
+            self._good = self._snapshot()
+        closure = self._closure(points)
+        loss = self.optimizer.step(closure) if stage.optimizer == "lbfgs" else self._adam_step(closure)
+        loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        finite = math.isfinite(loss) and all(
+            bool(torch.isfinite(p).all()) for p in self.field.parameters())
+        self.train_seconds += time.perf_counter() - started
+        if not finite:
+            self._recover(loss)
+            return None
+        row = {"step": self.step + 1, "loss": loss}
+        row.update({name: float(value.detach()) for name, value in closure.terms.items()})
+        row.update({"grid": float(self.kan.grid) if self.kan else math.nan,
+                    "lr": self.optimizer.param_groups[0]["lr"]})
+        return row
+
+    def _adam_step(self, closure) -> torch.Tensor:
+        loss = closure()
+        gradients_finite = all(p.grad is None or bool(torch.isfinite(p.grad).all())
+                               for p in self.field.parameters())
+        if not gradients_finite:
+            return torch.tensor(math.nan)
+        self.optimizer.step()
+        return loss
+
+    def _after_step(self, row: dict, bar, stage_end: bool) -> None:
+        self.step += 1
+        evaluate_now = self.evaluate is not None and (
+            self.step == self.total_steps or (self.evaluate_every and self.step % self.evaluate_every == 0))
+        row["rel_l2"] = self.evaluate()["rel_l2"] if evaluate_now else math.nan
+        row["elapsed"] = self.train_seconds
+        self.history.rows.append(row)
+        if self.step % 50 == 0 or stage_end:  # keep a last good state for divergence recovery
+            self._good = self._snapshot()
+        postfix = {"loss": f"{row['loss']:.3e}"}
+        if not math.isnan(self.history.last("rel_l2")):
+            postfix["rel_l2"] = f"{self.history.last('rel_l2'):.2e}"
+        if self.kan is not None:
+            postfix["G"] = self.kan.grid
+        bar.set_postfix(postfix, refresh=False)
+        bar.update(1)
+        checkpoint_now = stage_end or (self.checkpoint_every and self.step % self.checkpoint_every == 0)
+        if self.on_checkpoint is not None and checkpoint_now:
+            self.on_checkpoint(self)
+
+    # -- divergence ---------------------------------------------------------------------
+    def _snapshot(self) -> dict:
+        return {"field": copy.deepcopy(self.field.state_dict()), "step": self.step,
+                "rows": len(self.history.rows)}
+
+    def _recover(self, loss: float) -> None:
+        self.recoveries += 1
+        if self.recoveries > self.config.max_recoveries:
+            raise DivergenceError(
+                f"training diverged (loss {loss}) at step {self.step + 1} after {self.config.max_recoveries} "
+                f"recoveries; the run directory holds the last good state (step {self._good['step']})")
+        self.field.load_state_dict(self._good["field"])
+        del self.history.rows[self._good["rows"]:]
+        self.step = self._good["step"]
+        self.lr_scale *= RECOVERY_FACTOR
+        self.optimizer = None  # rebuilt at the next step, without the poisoned moments
+        self.history.events.append(
+            f"step {self.step}: non-finite loss, restored the state of step {self.step} and multiplied "
+            f"the learning rate by {RECOVERY_FACTOR} (recovery {self.recoveries})")
+
+    # -- checkpoint state ---------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue: parameters (grids included), optimizer, step, history."""
+        return {"field": self.field.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+                "stage": self._stage_at(self.step)[0], "step": self.step, "recoveries": self.recoveries, "lr_scale": self.lr_scale,
+                "train_seconds": self.train_seconds, "history": self.history.rows,
+                "events": self.history.events, "grid": self.kan.grid if self.kan else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.field.load_state_dict(state["field"])
+        self.step, self.recoveries = state["step"], state["recoveries"]
+        self.lr_scale, self.train_seconds = state["lr_scale"], state["train_seconds"]
+        self.history = History(list(state["history"]), list(state["events"]))
+        index, stage, _ = self._stage_at(self.step)
+        if state["optimizer"] is not None and self.step < self.total_steps and state["stage"] == index:
+            self.optimizer = _make_optimizer(stage, self.field.parameters())
+            self.optimizer.load_state_dict(state["optimizer"])
+        self._good = None
