@@ -155,13 +155,15 @@ class Evaluation:
             result["max_abs_err"] = float(error.abs().max())
             result["l2_squared"] = float(error.square().mean())  # mean of (u − u*)² on the grid
             if with_gradient:
-                result["h1_squared"] = result["l2_squared"] + float((grad - self.reference_grad).square().sum(-1).mean())
+                gradient_error = float((grad - self.reference_grad).square().sum(-1).mean())
+                result["h1_squared"] = result["l2_squared"] + gradient_error  # + mean |∇u − ∇u*|²
         return result
 
 
 # -- the whole run ------------------------------------------------------------------------
 def default_out(config: Config) -> Path:
-    return Path("runs") / f"{config.problem.name.rpartition(':')[2]}-{config.model.type}-{time.strftime('%Y%m%d-%H%M%S')}"
+    problem = config.problem.name.rpartition(":")[2]
+    return Path("runs") / f"{problem}-{config.model.type}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _as_config(config: Config | dict | str | os.PathLike, problem: Problem | None) -> Config:

@@ -245,7 +245,8 @@ class Trainer:
         """Everything needed to continue: parameters (grids included), optimizer, step, history."""
         return {"field": self.field.state_dict(),
                 "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
-                "stage": self._stage_at(self.step)[0], "step": self.step, "recoveries": self.recoveries, "lr_scale": self.lr_scale,
+                "stage": self._stage_at(self.step)[0], "step": self.step, "recoveries": self.recoveries,
+                "lr_scale": self.lr_scale,
                 "train_seconds": self.train_seconds, "history": self.history.rows,
                 "events": self.history.events, "grid": self.kan.grid if self.kan else None}
 
