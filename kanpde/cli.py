@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from kanpde.train import DivergenceError
+
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 
@@ -32,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
 
     commands.add_parser("list", help="list the built-in problems and configs")
+
+    reference = commands.add_parser("reference", help="compute a built-in reference solution into HDF5",
+                                    description="Compute (or read from the cache) a reference solution and write "
+                                                "datasets x, t, u with u[i, j] = u(x[i], t[j]).")
+    reference.add_argument("name", help="allen_cahn or allen_cahn_periodic")
+    reference.add_argument("--out", required=True, help="output file, e.g. allen_cahn.h5")
     return parser
 
 
@@ -63,9 +71,24 @@ def _list(args) -> int:
     return 0
 
 
+def _reference(args) -> int:
+    from kanpde.reference import REFERENCES, reference, write_reference
+
+    if args.name not in REFERENCES:
+        raise ValueError(f"name: unknown reference {args.name!r}; available: {', '.join(REFERENCES)}")
+    solution = reference(args.name)
+    path = write_reference(args.out, solution)
+    attrs = solution.attrs
+    estimate = attrs.get("self_convergence")
+    print(f"{args.name}: u {solution.u.shape} on x[{len(solution.x)}] × t[{len(solution.t)}] by "
+          f"{attrs.get('method', '?')}" + (f", self-convergence {estimate:.1e}" if estimate is not None else ""))
+    print(f"written to {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"solve": _solve, "list": _list}[args.command]
+    handler = {"solve": _solve, "list": _list, "reference": _reference}[args.command]
     try:
         return handler(args)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
@@ -73,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"kanpde: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except DivergenceError as error:
+        print(f"kanpde: error: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
     except KeyboardInterrupt:
         print("kanpde: interrupted; the run directory holds the last checkpoint (continue with --resume)",
               file=sys.stderr)

@@ -292,6 +292,8 @@ class TrainConfig:
     loss_weights: dict[str, float] = _f(mapping_of(string(), number("a non-negative finite number", lambda x: x >= 0),
                                                    "a mapping of loss-term names to weights"), {})
     max_recoveries: int = _f(integer(0, 1000), 3)
+    causal_epsilon: float = _f(number("a non-negative finite number", lambda x: x >= 0), 0.0)
+    causal_chunks: int = _f(integer(1, 10**4), 16)
 
 
 @dataclass(frozen=True, kw_only=True)

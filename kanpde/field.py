@@ -29,18 +29,36 @@ class Field(nn.Module):
         box = problem.box
         self.register_buffer("_lo", torch.tensor(box.lo, dtype=torch.float64))
         self.register_buffer("_scale", torch.tensor(box.scale, dtype=torch.float64))
+        self.periodic_axes = [box.names.index(name) for name in problem.periodic]
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         """ξ = 2(x − lo)/(hi − lo) − 1 ∈ [-1, 1]^D."""
         return (x - self._lo) * self._scale - 1
 
+    def _inputs(self, u: Jet) -> Jet:
+        """The network's inputs: ξ, with each periodic coordinate replaced by (cos πξ, sin πξ)."""
+        if not self.periodic_axes:
+            return u
+        parts = []
+        for axis in range(u.dim):
+            xi = u[axis : axis + 1]
+            if axis in self.periodic_axes:
+                angle = torch.pi * xi.value
+                cos, sin = torch.cos(angle), torch.sin(angle)
+                parts += [xi.apply(cos, -torch.pi * sin, -torch.pi**2 * cos),
+                          xi.apply(sin, torch.pi * cos, -torch.pi**2 * sin)]
+            else:
+                parts.append(xi)
+        return Jet.cat(parts)
+
     def jet(self, x: torch.Tensor, mode: str) -> Jet:
         """The field's jet at physical points ``x`` [N, D], channels [outputs], with coordinate names."""
         coords = self.problem.coords
         if self.derivatives == "autograd" or mode == "value":
-            u = autograd_jet(lambda p: self.net(self.to_unit(p)), x, mode, coords)
+            u = autograd_jet(lambda p: self.net(self._inputs(Jet.seed(self.to_unit(p), "value")).value),
+                             x, mode, coords)
         else:
-            u = self.net.jet_forward(Jet.seed(self.to_unit(x), mode, coords, scale=self._scale))
+            u = self.net.jet_forward(self._inputs(Jet.seed(self.to_unit(x), mode, coords, scale=self._scale)))
         return self.problem.output_transform(u, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,10 +32,32 @@ def _mse(error: torch.Tensor) -> torch.Tensor:
     return error.square().mean() if error.numel() else error.new_zeros(())
 
 
-def loss_terms(field: Field, points: Points) -> dict[str, torch.Tensor]:
-    """Every loss term by name: "residual" and each soft condition's."""
+def causal_mean(squared: torch.Tensor, t: torch.Tensor, t0: float, t1: float, epsilon: float,
+                chunks: int) -> torch.Tensor:
+    """Causally weighted mean of squared residuals (Wang, Sankaran & Perdikaris 2022, eq. 3.11):
+    chunk i of the time axis has mean L_i and weight w_i = exp(−ε Σ_{k<i} L_k), without gradient,
+    so later times count only once earlier ones are resolved."""
+    index = ((t - t0) / (t1 - t0) * chunks).floor().long().clamp(0, chunks - 1)
+    totals = squared.new_zeros(chunks).index_add(0, index, squared)
+    counts = torch.bincount(index, minlength=chunks).clamp_min(1).to(squared.dtype)
+    means = totals / counts
+    earlier = torch.cat([means.new_zeros(1), means.cumsum(0)[:-1]])
+    return (torch.exp(-epsilon * earlier).detach() * means).mean()
+
+
+def loss_terms(field: Field, points: Points, causal_epsilon: float = 0.0,
+               causal_chunks: int = 16) -> dict[str, torch.Tensor]:
+    """Every loss term by name: "residual" and each soft condition's. With ``causal_epsilon`` > 0
+    (space-time problems) the residual term is the causally weighted mean."""
     problem = field.problem
-    terms = {"residual": _mse(residual(field, points.interior))}
+    r = residual(field, points.interior)
+    if causal_epsilon > 0 and problem.box.has_time:
+        squared = r.square().reshape(r.shape[0], -1).sum(1)
+        t = points.interior[:, problem.box.time_axis]
+        box = problem.box
+        terms = {"residual": causal_mean(squared, t, box.t0, box.t1, causal_epsilon, causal_chunks)}
+    else:
+        terms = {"residual": _mse(r)}
     for condition in problem.soft_conditions:
         terms[condition.name] = _mse(condition_error(field, condition, points))
     return terms

@@ -94,7 +94,9 @@ class Problem:
       ``params``       parameters with defaults, settable from YAML (``problem.params``) and
                        read as attributes (``self.kappa``);
       ``conditions``   boundary/initial conditions;
-      ``description``  one line for ``python -m kanpde list``.
+      ``description``  one line for ``python -m kanpde list``;
+      ``periodic``     coordinates in which the field is built exactly periodic: the network
+                       sees (cos πξ, sin πξ) for them, so its input size is ``input_features``.
     Optional: ``exact(x)`` (torch, [N] or [N, outputs]) or ``reference()`` for error metrics.
     """
 
@@ -105,6 +107,7 @@ class Problem:
     conditions: ClassVar[Sequence[Condition]] = ()
     description: ClassVar[str] = ""
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
+    periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -144,6 +147,11 @@ class Problem:
     def coords(self) -> tuple[str, ...]:
         return self.box.names
 
+    @property
+    def input_features(self) -> int:
+        """The network's input size: one per coordinate, two per periodic one."""
+        return self.box.dim + len(self.periodic)
+
     def residual(self, u: Jet, x: torch.Tensor) -> torch.Tensor:
         """The PDE residual at interior points ``x`` [N, D] for the field's jet ``u``; [N] (or [N, k])."""
         raise NotImplementedError
@@ -177,6 +185,10 @@ class Problem:
                 raise ValueError(f"Periodic.axis: unknown coordinate {condition.axis!r}; coordinates: {self.box.names}")
             if isinstance(condition, Initial) and not self.box.has_time:
                 raise ValueError(f"{type(self).__name__}: an Initial condition needs a space-time box")
+        for axis in self.periodic:
+            if axis not in self.box.names:
+                raise ValueError(f"{type(self).__name__}.periodic: unknown coordinate {axis!r}; "
+                                 f"coordinates: {self.box.names}")
         if sum(getattr(c, "hard", False) for c in self.conditions) > 1:
             raise ValueError(f"{type(self).__name__}: at most one hard condition is supported by the generic "
                              "output transform; override output_transform() to combine several")

@@ -76,9 +76,11 @@ def build_problem(config: ProblemConfig) -> Problem:
 def build_net(config: ModelConfig, problem: Problem) -> JetModule:
     """The network of ``config``, checked against the problem's input and output sizes."""
     width = list(config.width)
-    if width[0] != problem.box.dim:
-        raise ValueError(f"model.width: the first size must be the number of coordinates of {problem.name} "
-                         f"({problem.box.dim}: {', '.join(problem.coords)}), got {width[0]}")
+    if width[0] != problem.input_features:
+        periodic = f", two for each periodic one ({', '.join(problem.periodic)})" if problem.periodic else ""
+        raise ValueError(f"model.width: the first size must be the number of inputs of {problem.name} "
+                         f"({problem.input_features}: one per coordinate {', '.join(problem.coords)}{periodic}), "
+                         f"got {width[0]}")
     if width[-1] != problem.outputs:
         raise ValueError(f"model.width: the last size must be the number of outputs of {problem.name} "
                          f"({problem.outputs}), got {width[-1]}")

@@ -26,6 +26,9 @@ from kanpde.nets.kan import KAN
 LINE_SEARCH_EVALUATIONS = 25
 """Loss evaluations one L-BFGS step may spend in its strong Wolfe line search."""
 
+CHECKPOINT_SECONDS = 60.0
+"""A checkpoint is also written whenever this much training time has passed since the last one."""
+
 RECOVERY_FACTOR = 0.1
 """After a divergence the stage's learning rate is multiplied by this factor."""
 
@@ -91,6 +94,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.optimizer: torch.optim.Optimizer | None = None
         self._good: dict | None = None
+        self._last_checkpoint = 0.0  # train_seconds at the last checkpoint
 
     @property
     def total_steps(self) -> int:
@@ -164,7 +168,7 @@ class Trainer:
     def _closure(self, points):
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
-            terms = loss_terms(self.field, points)
+            terms = loss_terms(self.field, points, self.config.causal_epsilon, self.config.causal_chunks)
             loss = sum(self.weights[name] * value for name, value in terms.items())
             loss.backward()
             closure.terms = terms
@@ -216,9 +220,11 @@ class Trainer:
             postfix["G"] = self.kan.grid
         bar.set_postfix(postfix, refresh=False)
         bar.update(1)
-        checkpoint_now = stage_end or (self.checkpoint_every and self.step % self.checkpoint_every == 0)
+        checkpoint_now = (stage_end or (self.checkpoint_every and self.step % self.checkpoint_every == 0)
+                          or self.train_seconds - self._last_checkpoint >= CHECKPOINT_SECONDS)
         if self.on_checkpoint is not None and checkpoint_now:
             self.on_checkpoint(self)
+            self._last_checkpoint = self.train_seconds
 
     # -- divergence ---------------------------------------------------------------------
     def _snapshot(self) -> dict:
@@ -226,18 +232,20 @@ class Trainer:
                 "rows": len(self.history.rows)}
 
     def _recover(self, loss: float) -> None:
-        self.recoveries += 1
-        if self.recoveries > self.config.max_recoveries:
-            raise DivergenceError(
-                f"training diverged (loss {loss}) at step {self.step + 1} after {self.config.max_recoveries} "
-                f"recoveries; the run directory holds the last good state (step {self._good['step']})")
+        """Restore the last good state; lower the learning rate, or give up after max_recoveries."""
+        failed_at = self.step + 1
         self.field.load_state_dict(self._good["field"])
         del self.history.rows[self._good["rows"]:]
         self.step = self._good["step"]
-        self.lr_scale *= RECOVERY_FACTOR
         self.optimizer = None  # rebuilt at the next step, without the poisoned moments
+        self.recoveries += 1
+        if self.recoveries > self.config.max_recoveries:
+            raise DivergenceError(
+                f"training diverged (loss {loss}) at step {failed_at} after {self.config.max_recoveries} "
+                f"recoveries (train.max_recoveries); kept the last good state, step {self.step}")
+        self.lr_scale *= RECOVERY_FACTOR
         self.history.events.append(
-            f"step {self.step}: non-finite loss, restored the state of step {self.step} and multiplied "
+            f"step {failed_at}: non-finite loss, restored the state of step {self.step} and multiplied "
             f"the learning rate by {RECOVERY_FACTOR} (recovery {self.recoveries})")
 
     # -- checkpoint state ---------------------------------------------------------------

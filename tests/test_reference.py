@@ -1,0 +1,383 @@
+"""Classical Allen–Cahn reference solvers (kanpde.reference): convergence, cross-method agreement, structure, I/O."""
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import fft, sparse
+from scipy.integrate import solve_ivp
+
+from kanpde.reference import (
+    REFERENCES,
+    Reference,
+    allen_cahn_dirichlet,
+    allen_cahn_periodic,
+    cache_path,
+    cached,
+    default_initial_condition,
+    read_reference,
+    reference,
+    self_convergence,
+    write_reference,
+)
+from kanpde.reference.allen_cahn import barycentric_matrix, chebyshev_d2, etdrk4_coefficients
+
+X_DIR = np.linspace(-1.0, 1.0, 201)
+T_DIR = np.linspace(0.0, 1.0, 101)
+X_PER = -1.0 + 2.0 * np.arange(512) / 512
+T_PER = np.linspace(0.0, 1.0, 201)
+
+
+@pytest.fixture(scope="module")
+def dirichlet() -> Reference:
+    """The full stored Dirichlet reference (nodes=512, ~1-3 s)."""
+    return allen_cahn_dirichlet()
+
+
+@pytest.fixture(scope="module")
+def periodic() -> Reference:
+    """The full stored periodic reference (512 modes, dt=1e-5: 100 000 ETDRK4 steps, ~9 s)."""
+    return allen_cahn_periodic()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# building blocks
+
+
+def test_chebyshev_d2_is_exact_for_polynomials():
+    x, d2 = chebyshev_d2(24)
+    assert np.allclose(x, np.cos(np.pi * np.arange(25) / 24), atol=1e-15, rtol=0)
+    p = x**7 - 3 * x**4 + x  # degree <= N: differentiated exactly
+    assert np.max(np.abs(d2 @ p - (42 * x**5 - 36 * x**2))) < 1e-10
+
+
+def test_barycentric_interpolation_matches_scipy_and_hits_nodes():
+    from scipy.interpolate import BarycentricInterpolator
+
+    n = 40
+    nodes = np.cos(np.pi * np.arange(n + 1) / n)
+    w = (-1.0) ** np.arange(n + 1)
+    w[[0, -1]] /= 2
+    f = np.exp(np.sin(3 * nodes))
+    xs = np.concatenate([np.linspace(-1, 1, 57), nodes[:3]])
+    ours = barycentric_matrix(nodes, w, xs) @ f
+    assert np.max(np.abs(ours - BarycentricInterpolator(nodes, f)(xs))) < 1e-12
+    assert np.array_equal(ours[-3:], f[:3])  # exact at the nodes
+    assert np.max(np.abs(ours - np.exp(np.sin(3 * xs)))) < 1e-10  # spectral accuracy
+
+
+def test_etdrk4_coefficients_match_closed_forms():
+    h = 0.1
+    lin = np.array([-50.0, -3.0, -0.5])  # |hL| large enough for the closed forms to be accurate
+    e, e2, q, f1, f2, f3 = etdrk4_coefficients(lin, h, contour_points=64)
+    z = h * lin
+    assert np.allclose(e, np.exp(z)) and np.allclose(e2, np.exp(z / 2))
+    assert np.allclose(q, h * (np.exp(z / 2) - 1) / z, rtol=1e-12)
+    assert np.allclose(f1, h * (-4 - z + np.exp(z) * (4 - 3 * z + z**2)) / z**3, rtol=1e-10)
+    assert np.allclose(f2, h * (2 + z + np.exp(z) * (z - 2)) / z**3, rtol=1e-10)
+    assert np.allclose(f3, h * (-4 - 3 * z - z**2 + np.exp(z) * (4 - z)) / z**3, rtol=1e-10)
+    # L -> 0 limits (where the closed forms cancel catastrophically): h/2, h/6, h/6, h/6
+    _, _, q0, g1, g2, g3 = etdrk4_coefficients(np.array([0.0]), h)
+    assert np.allclose([q0[0], g1[0], g2[0], g3[0]], [h / 2, h / 6, h / 6, h / 6], rtol=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Dirichlet: structure of the stored reference
+
+
+def test_dirichlet_grid_boundary_and_initial_condition(dirichlet):
+    assert np.array_equal(dirichlet.x, X_DIR) and np.array_equal(dirichlet.t, T_DIR)
+    assert dirichlet.u.shape == (201, 101)
+    assert np.all(dirichlet.u[0] == -1.0) and np.all(dirichlet.u[-1] == -1.0)  # exactly
+    assert np.max(np.abs(dirichlet.u[:, 0] - X_DIR**2 * np.cos(np.pi * X_DIR))) < 1e-13
+    attrs = dirichlet.attrs
+    assert attrs["resolution"]["nodes"] == 512 and attrs["parameters"]["d"] == 1e-3
+    assert "Chebyshev" in attrs["method"] and attrs["symmetric_reduction"] is True
+
+
+def test_dirichlet_maximum_principle_and_symmetry(dirichlet):
+    assert np.max(np.abs(dirichlet.u)) <= 1.0 + 1e-10
+    assert np.max(np.abs(dirichlet.u - dirichlet.u[::-1])) < 1e-13  # even initial data, equal boundary values
+    # the dynamics: the reaction drives the solution to +-1 away from two interfaces near x = +-0.5
+    final = dirichlet.u[:, -1]
+    crossings = X_DIR[np.nonzero(np.diff(np.sign(final)))[0]]
+    assert crossings.size == 2 and np.allclose(np.abs(crossings), 0.5, atol=0.02)
+    assert final[100] > 0.25 and final[100] < final[80]
+
+
+def _fd_residual_4th(u, x, t, d):
+    """u_t - d u_xx - 5 (u - u^3) with fourth-order central differences in t and x (interior points)."""
+    dx, dt = x[1] - x[0], t[1] - t[0]
+    ut = (-u[2:-2, 4:] + 8 * u[2:-2, 3:-1] - 8 * u[2:-2, 1:-3] + u[2:-2, :-4]) / (12 * dt)
+    uxx = (-u[4:, 2:-2] + 16 * u[3:-1, 2:-2] - 30 * u[2:-2, 2:-2] + 16 * u[1:-3, 2:-2] - u[:-4, 2:-2]) / (12 * dx**2)
+    uc = u[2:-2, 2:-2]
+    reaction = 5 * (uc - uc**3)
+    scale = max(np.abs(ut).max(), np.abs(d * uxx).max(), np.abs(reaction).max())
+    return ut - d * uxx - reaction, scale
+
+
+def test_dirichlet_pde_residual_on_the_stored_grid(dirichlet):
+    """The residual by 4th-order differences on the 201 x 101 grid is pure truncation error.
+
+    Tolerances: the truncation error is ~ d dx^4 u^(6) / 90 + dt^4 u^(5)_t / 30. While the solution is smooth
+    (t <= 0.5) that is ~1e-5 of the largest term (measured 1.7e-5 absolute); near t = 1 the interfaces are only
+    ~sqrt(2 d / 5) = 0.02 = 2 dx wide and u^(6) ~ 1/w^6 lifts it to ~1.4% (measured 2.7e-2 vs terms of size
+    1.9). A wrong coefficient (d -> 2 d) must give a far larger residual on the smooth part.
+    """
+    u, x, t, d = dirichlet.u, dirichlet.x, dirichlet.t, 1e-3
+    res, scale = _fd_residual_4th(u, x, t, d)
+    assert 1.0 < scale < 3.0
+    smooth = t[2:-2] <= 0.5
+    assert np.max(np.abs(res[:, smooth])) < 1e-4 * scale
+    assert np.max(np.abs(res)) < 3e-2 * scale
+    wrong, _ = _fd_residual_4th(u, x, t, 2 * d)
+    assert np.max(np.abs(wrong[:, smooth])) > 100 * np.max(np.abs(res[:, smooth]))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Dirichlet: convergence and an independent method
+
+
+@pytest.mark.slow
+def test_dirichlet_self_convergence_on_the_full_grid(dirichlet):
+    """nodes 512 -> 1024 and tolerances / 10 change the stored values by < 1e-8 (measured 2.9e-9; ~5 s)."""
+    fine = allen_cahn_dirichlet(nodes=1024, rtol=1e-13, atol=1e-14)
+    assert np.max(np.abs(dirichlet.u - fine.u)) < 1e-8
+    # ... while fewer nodes are visibly under-resolved (the interfaces are ~0.02 wide; measured 9.6e-5)
+    assert np.max(np.abs(allen_cahn_dirichlet(nodes=256).u - fine.u)) > 1e-6
+
+
+def test_self_convergence_refines_as_documented():
+    t = np.linspace(0.0, 0.1, 3)
+    difference, coarse, fine = self_convergence("allen_cahn", nodes=48, t=t, rtol=1e-9, return_references=True)
+    assert fine.attrs["resolution"] == {"nodes": 96, "rtol": 1e-10, "atol": 1e-14}
+    assert coarse.attrs["self_convergence"] == difference == np.max(np.abs(coarse.u - fine.u))
+    assert coarse.attrs["self_convergence_resolution"] == fine.attrs["resolution"]
+    assert 0 < difference < 1e-6
+    with_estimate = allen_cahn_dirichlet(nodes=48, t=t, rtol=1e-9, estimate_error=True)
+    assert with_estimate.attrs["self_convergence"] == difference
+    _, _, fine = self_convergence("allen_cahn_periodic", t=t, modes=64, dt=1e-3, return_references=True)
+    assert fine.attrs["resolution"]["modes"] == 128 and fine.attrs["resolution"]["dt"] == 5e-4
+    with pytest.raises(ValueError):
+        self_convergence("allen_cahn", refine="time")
+
+
+def test_dirichlet_symmetric_reduction_matches_full_system():
+    t = np.linspace(0.0, 0.3, 7)
+    half = allen_cahn_dirichlet(nodes=128, t=t)
+    full = allen_cahn_dirichlet(nodes=128, t=t, symmetric=False)
+    assert half.attrs["symmetric_reduction"] and not full.attrs["symmetric_reduction"]
+    assert np.max(np.abs(half.u - full.u)) < 1e-11
+    # an odd initial perturbation switches the reduction off automatically, and breaks the symmetry
+    skew = allen_cahn_dirichlet(nodes=128, t=t, initial_condition=_skewed_initial_condition)
+    assert not skew.attrs["symmetric_reduction"]
+    assert np.max(np.abs(skew.u - skew.u[::-1])) > 1e-3
+
+
+def _skewed_initial_condition(x):
+    return default_initial_condition(x) + 0.05 * np.sin(np.pi * x)
+
+
+def _dirichlet_fd(m, t, d=1e-3, boundary=-1.0):
+    """Second-order finite-difference method of lines on m + 1 equispaced points, Radau with a sparse Jacobian."""
+    xg = np.linspace(-1.0, 1.0, m + 1)
+    h = xg[1] - xg[0]
+    lap = sparse.diags([1.0, -2.0, 1.0], [-1, 0, 1], shape=(m - 1, m - 1), format="csc") * (d / h**2)
+    bc = np.zeros(m - 1)
+    bc[[0, -1]] = d * boundary / h**2
+
+    def rhs(_t, v):
+        return lap @ v + bc + 5 * (v - v**3)
+
+    def jac(_t, v):
+        return (lap + sparse.diags(5 - 15 * v**2)).tocsc()
+
+    sol = solve_ivp(
+        rhs,
+        (0.0, t[-1]),
+        default_initial_condition(xg[1:-1]),
+        method="Radau",
+        jac=jac,
+        t_eval=t,
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    assert sol.success
+    return np.vstack([np.full(t.size, boundary), sol.y, np.full(t.size, boundary)])[:: m // 200]
+
+
+def test_dirichlet_chebyshev_agrees_with_finite_differences():
+    """On t in [0, 0.25] the FD error must be O(h^2): measured 3.4e-6 (h = 0.005), 8.7e-7 (h = 0.0025), ratio 3.9;
+    the Richardson extrapolation (4th order) must then agree with the Chebyshev solution much better (7e-8)."""
+    t = np.linspace(0.0, 0.25, 11)
+    cheb = allen_cahn_dirichlet(t=t, nodes=128)  # still smooth here: within 1e-11 of nodes=512
+    fd_coarse, fd_fine = _dirichlet_fd(400, t), _dirichlet_fd(800, t)
+    err_coarse = np.max(np.abs(fd_coarse - cheb.u))
+    err_fine = np.max(np.abs(fd_fine - cheb.u))
+    assert err_fine < 2e-6
+    assert 3.6 < err_coarse / err_fine < 4.4
+    err_richardson = np.max(np.abs((4 * fd_fine - fd_coarse) / 3 - cheb.u))
+    assert err_richardson < 2e-7 and err_richardson < err_fine / 5
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# periodic
+
+
+def test_periodic_structure(periodic):
+    assert np.array_equal(periodic.x, X_PER) and np.array_equal(periodic.t, T_PER)
+    assert periodic.u.shape == (512, 201)
+    assert np.max(np.abs(periodic.u[:, 0] - default_initial_condition(X_PER))) < 1e-14
+    assert np.max(np.abs(periodic.u)) <= 1.0 + 1e-10
+    mirror = (-np.arange(512)) % 512  # x -> -x on the periodic grid
+    assert np.max(np.abs(periodic.u - periodic.u[mirror])) < 1e-10
+    assert periodic.attrs["resolution"] == {"modes": 512, "dt": 1e-5, "contour_points": 64}
+    assert periodic.attrs["steps"] == 100_000
+    # the known shape at t = 1: -1 near x = +-1, +1 on both sides of x = +-0.5 ... +-0.1, interfaces near
+    # x = +-0.5, and a slowly growing value at the unstable point x = 0 (u0 = 0 there, u0'' > 0)
+    final = periodic.u[:, -1]
+    assert final[0] < -0.99 and np.max(final) > 0.98
+    crossings = X_PER[np.nonzero(np.diff(np.sign(final)))[0]]
+    assert crossings.size == 2 and np.allclose(np.abs(crossings), 0.5, atol=0.02)
+    centre = periodic.u[256]
+    assert 0.0 < centre[-1] < 0.1 and np.all(np.diff(centre) >= 0)
+
+
+def _fourier_mol(t, modes=512, d=1e-4):
+    """Independent integrator for the same semi-discretisation: Fourier method of lines, DOP853 (not stiff here:
+    d k_max^2 ~ 65)."""
+    xg = -1.0 + 2.0 * np.arange(modes) / modes
+    k2 = (np.pi * np.arange(modes // 2 + 1)) ** 2
+
+    def rhs(_t, u):
+        return fft.irfft(-d * k2 * fft.rfft(u), n=modes) + 5 * (u - u**3)
+
+    sol = solve_ivp(rhs, (0.0, t[-1]), default_initial_condition(xg), method="DOP853", t_eval=t, rtol=1e-12, atol=1e-13)
+    assert sol.success
+    return sol.y
+
+
+def test_periodic_etdrk4_agrees_with_method_of_lines(periodic):
+    """ETDRK4 (dt = 1e-5) and adaptive DOP853 (rtol 1e-12) on the full horizon: measured 6.5e-11."""
+    assert np.max(np.abs(_fourier_mol(T_PER) - periodic.u)) < 1e-9
+
+
+def test_periodic_self_convergence_in_time_short_horizon():
+    """Halving dt = 1e-5 on t in [0, 0.05] changes nothing beyond rounding (measured ~1e-12; full horizon 1.5e-10)."""
+    t = np.linspace(0.0, 0.05, 11)
+    assert self_convergence("allen_cahn_periodic", refine="time", t=t) < 1e-8
+    # ... while coarse steps show ETDRK4's 4th order (measured 1.4e-8 and 8.6e-10 at dt = 0.01 and 0.005)
+    fine = allen_cahn_periodic(dt=1e-5, t=t).u[:, -1]
+    err = [np.max(np.abs(allen_cahn_periodic(dt=dt, t=t[[0, -1]]).u[:, -1] - fine)) for dt in (1e-2, 5e-3)]
+    assert err[0] > 1e-9 and 12 < err[0] / err[1] < 20
+
+
+def test_periodic_self_convergence_in_space_short_horizon():
+    """Doubling the 512 modes: the kink of the periodic initial data at x = +-1 limits the spatial accuracy to
+    ~6e-4 there (measured 5.8e-4 at t = 0.015), and the changes are located at x = +-1."""
+    t = np.linspace(0.0, 0.05, 11)
+    difference, coarse, fine = self_convergence("allen_cahn_periodic", refine="space", t=t, return_references=True)
+    assert 1e-4 < difference < 1e-3
+    change = np.max(np.abs(coarse.u - fine.u), axis=1)
+    far = np.abs(np.abs(X_PER) - 1) > 0.1
+    assert np.max(change[far]) < 1e-2 * difference
+    assert fine.attrs["resolution"]["modes"] == 1024
+
+
+def test_periodic_off_grid_evaluation_is_trigonometric_interpolation():
+    t = np.array([0.0, 0.01])
+    on = allen_cahn_periodic(t=t)
+    xs = np.array([-0.3, 0.123456, 0.77])
+    off = allen_cahn_periodic(t=t, x=xs)
+    coeffs = np.fft.fft(on.u, axis=0) / 512
+    k = np.fft.fftfreq(512, d=1 / 512)  # -256 .. 255
+    direct = np.real(np.exp(1j * np.pi * np.outer(xs + 1, k)) @ coeffs)
+    # the Nyquist term as a cosine (the real interpolant of least degree) instead of exp(-256 i pi (x + 1))
+    nyquist = np.cos(256 * np.pi * (xs + 1)) - np.exp(-256j * np.pi * (xs + 1))
+    direct += np.real(nyquist[:, None] * coeffs[256][None, :])
+    assert np.max(np.abs(off.u - direct)) < 1e-12
+    assert np.max(np.abs(off.u[:, 0] - default_initial_condition(xs))) < 1e-3  # the kink limits accuracy
+
+
+def test_periodic_rejects_times_off_the_step_grid():
+    with pytest.raises(ValueError, match="multiple of dt"):
+        allen_cahn_periodic(t=[0.0, 1.5e-5])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# storage and cache
+
+
+def _small_dirichlet(**params):
+    return allen_cahn_dirichlet(**{"nodes": 32, "t": np.linspace(0.0, 0.05, 3), **params})
+
+
+def test_hdf5_round_trip(tmp_path):
+    ref = _small_dirichlet()
+    ref.attrs["self_convergence"] = 1.5e-9
+    path = write_reference(tmp_path / "ac.h5", ref)
+    back = read_reference(path)
+    assert np.array_equal(back.x, ref.x) and np.array_equal(back.t, ref.t) and np.array_equal(back.u, ref.u)
+    assert back.attrs == ref.attrs
+    import h5py
+
+    with h5py.File(path) as f:
+        assert f["u"].shape == (201, 3) and f.attrs["self_convergence"] == 1.5e-9
+        assert f.attrs["method"].startswith("Chebyshev")
+
+
+def test_cache_hits_do_not_recompute(tmp_path, monkeypatch):
+    monkeypatch.setenv("KANPDE_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    @functools.wraps(allen_cahn_dirichlet)
+    def counting(**params):
+        calls.append(params)
+        return _small_dirichlet(**params)
+
+    monkeypatch.setitem(REFERENCES, "allen_cahn", counting)
+    first = reference("allen_cahn", rtol=1e-8, atol=1e-10)
+    second = reference("allen_cahn", atol=1e-10, rtol=1e-8, d=1e-3)  # explicit default: the same key
+    assert len(calls) == 1
+    assert (
+        np.array_equal(first.u, second.u)
+        and second.attrs == read_reference(cache_path("allen_cahn", counting, rtol=1e-8, atol=1e-10)).attrs
+    )
+    reference("allen_cahn", rtol=1e-8, atol=1e-10, t=np.linspace(0.0, 0.05, 3))  # array parameter
+    reference("allen_cahn", rtol=1e-8, atol=1e-10, t=np.linspace(0.0, 0.05, 3))
+    assert len(calls) == 2
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(files) == 2 and all(name.startswith("allen_cahn-") and name.endswith(".h5") for name in files)
+
+
+def test_cache_location_and_failed_writes(tmp_path, monkeypatch):
+    monkeypatch.delenv("KANPDE_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_path("x", _small_dirichlet).parent == Path(tmp_path / "home" / ".cache" / "kanpde" / "references")
+
+    monkeypatch.setenv("KANPDE_CACHE", str(tmp_path / "c"))
+    import kanpde.reference.store as store
+
+    def broken(path, ref):
+        Path(path).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "write_reference", broken)
+    with pytest.raises(OSError, match="disk full"):
+        cached("allen_cahn", _small_dirichlet)
+    assert list((tmp_path / "c").iterdir()) == []  # neither a partial target nor a stale temporary file
+    with pytest.raises(TypeError, match="module-level"):
+        cache_path("allen_cahn", _small_dirichlet, initial_condition=lambda x: x)
+
+
+def test_registry_defaults_are_the_specs():
+    assert set(REFERENCES) >= {"allen_cahn", "allen_cahn_periodic"}
+    dirichlet, periodic = REFERENCES["allen_cahn"], REFERENCES["allen_cahn_periodic"]
+    assert dirichlet.keywords == {"estimate_error": True} and periodic.keywords == {"estimate_error": True}
+    import inspect
+
+    d = {k: p.default for k, p in inspect.signature(dirichlet).parameters.items()}
+    assert d["d"] == 1e-3 and d["boundary"] == -1.0 and d["initial_condition"] is default_initial_condition
+    p = {k: p.default for k, p in inspect.signature(periodic).parameters.items()}
+    assert p["d"] == 1e-4 and p["modes"] == 512 and p["dt"] == 1e-5
