@@ -204,6 +204,7 @@ def _step(v: Any, path: str) -> int:
 POSITIVE = number("a positive finite number", lambda x: x > 0)
 COUNT = integer(0)
 POSITIVE_COUNT = integer(1)
+MAX_POINTS = 10**7  # per kind of point: more would not fit in memory with their jets
 
 
 def _f(check: Check, default: Any = MISSING) -> Any:
@@ -248,9 +249,9 @@ class ModelConfig:
 class PointsConfig:
     """Collocation points per batch and how they are drawn."""
 
-    interior: int = _f(POSITIVE_COUNT, 2000)
-    boundary: int = _f(COUNT, 400)
-    initial: int = _f(COUNT, 400)
+    interior: int = _f(integer(1, MAX_POINTS), 2000)
+    boundary: int = _f(integer(0, MAX_POINTS), 400)
+    initial: int = _f(integer(0, MAX_POINTS), 400)
     sampler: str = _f(choice("uniform", "sobol", "halton", "lhs", "grid"), "sobol")
     resample_every: int = _f(COUNT, 0)
 

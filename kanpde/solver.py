@@ -31,6 +31,8 @@ from kanpde.results import RunDirectory, read_summary
 from kanpde.train import Trainer
 
 BUILTIN_PROBLEMS = Path(__file__).parent / "problems"
+MAX_PARAMETERS = 10**8
+MAX_EVALUATION_POINTS = 10**7
 
 
 # -- building blocks ----------------------------------------------------------------------
@@ -84,6 +86,10 @@ def build_net(config: ModelConfig, problem: Problem) -> JetModule:
     if width[-1] != problem.outputs:
         raise ValueError(f"model.width: the last size must be the number of outputs of {problem.name} "
                          f"({problem.outputs}), got {width[-1]}")
+    count = _parameter_count(config, width)
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"model: {config.type} {width} would have {count:.2e} parameters; "
+                         f"at most {MAX_PARAMETERS:.0e}")
     if config.type == "kan":
         return KAN(width, grid=config.grid, order=config.order, grid_range=tuple(config.grid_range),
                    grid_eps=config.grid_eps)
@@ -92,6 +98,16 @@ def build_net(config: ModelConfig, problem: Problem) -> JetModule:
     if config.type == "siren":
         return SIREN(width, omega0=config.omega0)
     return FourierMLP(width, sigma=config.sigma, features=config.features, activation=config.activation)
+
+
+def _parameter_count(config: ModelConfig, width: list[int]) -> int:
+    """Parameters the network will have, computed before allocating it."""
+    pairs = list(zip(width[:-1], width[1:]))
+    if config.type == "kan":
+        return sum(a * b * (config.grid + config.order + 2) for a, b in pairs)
+    if config.type == "fourier_mlp":
+        pairs[0] = (2 * config.features, pairs[0][1])
+    return sum((a + 1) * b for a, b in pairs)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -122,6 +138,10 @@ class Evaluation:
             points = torch.tensor(np.stack([m.ravel() for m in mesh], axis=1), dtype=dtype, device=device)
             reference = torch.as_tensor(np.asarray(values), dtype=dtype, device=device).reshape(points.shape[0], -1)
             return cls(problem.coords, [np.asarray(a) for a in axes], points, reference.squeeze(-1), None)
+        sizes = [resolution] * problem.box.dim if isinstance(resolution, int) else list(resolution)
+        if math.prod(sizes) > MAX_EVALUATION_POINTS:
+            raise ValueError(f"evaluate.resolution: {resolution} gives {math.prod(sizes):.1e} points on the "
+                             f"{problem.box.dim}-D box; at most {MAX_EVALUATION_POINTS:.0e}")
         axes, points = evaluation_grid(problem.box, resolution, dtype=dtype, device=device)
         exact = problem.exact(points)
         gradient = None
@@ -206,6 +226,10 @@ def solve(config: Config | dict | str | os.PathLike, *, problem: Problem | None 
                       seed=config.train.seed, resample_every=points.resample_every, dtype=dtype,
                       device=torch_device)
     evaluation = Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device)
+    trainer = Trainer(field, sampler, config.train, evaluate=lambda: evaluation.metrics(field),
+                      evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
+                      progress=not quiet)
+    # everything is checked: only now touch the disk
     run = RunDirectory(out or config.output.dir or default_out(config), force=force, resume=resume)
     run.write_config(config)
 
@@ -213,14 +237,11 @@ def solve(config: Config | dict | str | os.PathLike, *, problem: Problem | None 
         run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
         run.write_history(trainer.history.rows)
 
-    trainer = Trainer(field, sampler, config.train, evaluate=lambda: evaluation.metrics(field),
-                      evaluate_every=config.evaluate.every, on_checkpoint=checkpoint,
-                      checkpoint_every=config.output.checkpoint_every, progress=not quiet)
+    trainer.on_checkpoint = checkpoint
     if resume:
         state = run.read_checkpoint()
-        if state is None:
-            if not quiet:
-                print(f"no checkpoint in {run.path}: starting from the beginning", file=sys.stderr)
+        if state is None:  # said even with --quiet: the user asked for something else
+            print(f"kanpde: no checkpoint in {run.path}: starting from the beginning", file=sys.stderr)
         else:
             trainer.load_state_dict(state["trainer"])
     try:
