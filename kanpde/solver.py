@@ -100,6 +100,19 @@ def build_net(config: ModelConfig, problem: Problem) -> JetModule:
     return FourierMLP(width, sigma=config.sigma, features=config.features, activation=config.activation)
 
 
+def build_field(config: Config, problem: Problem, device: torch.device) -> Field:
+    """The trial function: a freshly initialised network (seeded) for ``problem``, in the config's dtype."""
+    dtype = getattr(torch, config.train.dtype)
+    torch.manual_seed(config.train.seed)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # so that grids and weights are made in that precision
+    try:
+        net = build_net(config.model, problem)
+    finally:
+        torch.set_default_dtype(previous)
+    return Field(net, problem, config.train.derivatives).to(device=device, dtype=dtype)
+
+
 def _parameter_count(config: ModelConfig, width: list[int]) -> int:
     """Parameters the network will have, computed before allocating it."""
     pairs = list(zip(width[:-1], width[1:]))
@@ -212,14 +225,7 @@ def solve(config: Config | dict | str | os.PathLike, *, problem: Problem | None 
     torch_device = resolve_device(device or config.train.device)
     dtype = getattr(torch, config.train.dtype)
     problem = problem if problem is not None else build_problem(config.problem)
-    torch.manual_seed(config.train.seed)
-    previous_dtype = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        net = build_net(config.model, problem)
-    finally:
-        torch.set_default_dtype(previous_dtype)
-    field = Field(net, problem, config.train.derivatives).to(device=torch_device, dtype=dtype)
+    field = build_field(config, problem, torch_device)
     points = config.points
     sampler = Sampler(problem.box, points.interior, points.boundary if problem.box.space_dim else 0,
                       points.initial if problem.box.has_time else 0, method=points.sampler,
@@ -310,14 +316,7 @@ def load(run_dir: str | os.PathLike, device: str = "cpu", problem: Problem | Non
     config = load_config(run_dir / "config.yaml")
     state = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
     problem = problem if problem is not None else build_problem(config.problem)
-    dtype = getattr(torch, config.train.dtype)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        net = build_net(config.model, problem)
-    finally:
-        torch.set_default_dtype(previous)
-    field = Field(net, problem, config.train.derivatives).to(device=device, dtype=dtype)
+    field = build_field(config, problem, torch.device(device))
     field.load_state_dict(state["trainer"]["field"])
     summary = read_summary(run_dir) if (run_dir / "summary.json").exists() else None
     return LoadedRun(field, problem, config, summary)

@@ -6,34 +6,22 @@ of the same composed function, in float64, in every mode that carries derivative
 
 from __future__ import annotations
 
+import helpers
 import pytest
 import torch
 
 from kanpde.autodiff import autograd_jet
 from kanpde.jet import MODES, Jet, num_terms
 
+pytestmark = pytest.mark.usefixtures("single_thread")
 DTYPE = torch.float64
 DERIVATIVE_MODES = ("full", "diagonal", "trace", "none")
 TOL = 1e-12
 N, D, C = 7, 3, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """The tensors here are tiny: one intra-op thread avoids oversubscription on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, tol: float = TOL) -> None:
-    """Max-norm error ≤ tol relative to the max-norm of ``expected`` (exact when expected is 0)."""
-    assert actual.shape == expected.shape, (tuple(actual.shape), tuple(expected.shape))
-    assert actual.dtype == expected.dtype
-    error = (actual - expected).abs().max().item() if actual.numel() else 0.0
-    scale = expected.abs().max().item() if expected.numel() else 0.0
-    assert error <= tol * scale, f"error {error:.3e} > {tol:.0e} x scale {scale:.3e}"
+def assert_close(actual, expected, tol: float = TOL) -> None:
+    helpers.assert_close(actual, expected, tol)
 
 
 def assert_jets_close(jet: Jet, reference: Jet, tol: float = TOL) -> None:

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.interpolate import BSpline
@@ -21,28 +22,11 @@ from kanpde import splines
 from kanpde.autodiff import autograd_jet
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP
 
+pytestmark = pytest.mark.usefixtures("single_thread")
 DTYPE = torch.float64
 MODES = ("full", "diagonal", "trace", "none")
 JET_TOL = 1e-10
 KEEP_TOL = 1e-12
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """The tensors here are tiny: one intra-op thread avoids oversubscription on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, tol: float) -> None:
-    """Max-norm error ≤ tol relative to the max-norm of ``expected`` (exact when expected is 0)."""
-    assert actual.shape == expected.shape, (tuple(actual.shape), tuple(expected.shape))
-    assert actual.dtype == expected.dtype == DTYPE
-    error = (actual - expected).abs().max().item() if actual.numel() else 0.0
-    scale = expected.abs().max().item() if expected.numel() else 0.0
-    assert error <= tol * scale, f"error {error:.3e} > {tol:.0e} x scale {scale:.3e}"
 
 
 def assert_jet_matches_autograd(model, x: torch.Tensor, mode: str, tol: float = JET_TOL) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import helpers
 import numpy as np
 import pytest
 import torch
@@ -11,28 +12,15 @@ from scipy.interpolate import BSpline
 
 from kanpde import splines
 
+pytestmark = pytest.mark.usefixtures("single_thread")
 DTYPE = torch.float64
 ORDERS = (0, 1, 2, 3)
 TOL = 1e-12
 FAST = settings(max_examples=30, deadline=None, derandomize=True, database=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """The tensors here are tiny: one intra-op thread avoids oversubscription on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, tol: float = TOL) -> None:
-    """Max-norm error ≤ tol relative to the max-norm of ``expected`` (exact when expected is 0)."""
-    actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
-    assert actual.shape == expected.shape, (tuple(actual.shape), tuple(expected.shape))
-    error = (actual - expected).abs().max().item() if actual.numel() else 0.0
-    scale = expected.abs().max().item() if expected.numel() else 0.0
-    assert error <= tol * scale, f"error {error:.3e} > {tol:.0e} x scale {scale:.3e}"
+def assert_close(actual, expected, tol: float = TOL) -> None:
+    helpers.assert_close(actual, expected, tol)
 
 
 def make_knots(kind: str, n: int, grid: int, order: int, seed: int) -> torch.Tensor:
