@@ -7,8 +7,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from kanpde.train import DivergenceError
-
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 
@@ -88,6 +86,8 @@ def _reference(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from kanpde.train import DivergenceError  # after parsing: --help stays fast
+
     handler = {"solve": _solve, "list": _list, "reference": _reference}[args.command]
     try:
         return handler(args)

@@ -15,7 +15,7 @@ import numbers
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -495,4 +495,16 @@ def load_config(source: str | os.PathLike, overrides: Sequence[str] = ()) -> Con
     data = _safe_load(text, label)
     if not isinstance(data, Mapping):
         raise ConfigError(f"{label}: top-level document must be a mapping, got {_show(data)}")
-    return config_from_dict(apply_overrides(data, overrides), source=label)
+    config = config_from_dict(apply_overrides(data, overrides), source=label)
+    return replace(config, problem=replace(config.problem, name=_problem_path(config.problem.name, path.parent)),
+                   source=label)
+
+
+def _problem_path(name: str, folder: Path) -> str:
+    """A user problem "file.py:Class" with a relative file is found beside the config file first
+    (then in the working directory), and recorded absolute, so the saved config works anywhere."""
+    file, colon, class_name = name.rpartition(":")
+    if not colon or Path(file).is_absolute():
+        return name
+    candidate = folder / file if (folder / file).is_file() else Path(file)
+    return f"{candidate.resolve()}:{class_name}" if candidate.is_file() else name

@@ -128,23 +128,23 @@ def dense_basis(x: torch.Tensor, knots: torch.Tensor, order: int, uniform: bool 
 
 
 def cell_samples(knots: torch.Tensor, order: int) -> torch.Tensor:
-    """k+1 Chebyshev points inside every cell of the grid range [a, b]: [P, n]. A spline on these
-    knots is determined by its values there, so a refit on them is exact when the target is a
-    spline of the same space."""
-    points = interior(knots, order)
+    """k+1 Chebyshev points inside every knot cell [t_c, t_{c+1}), extension included: [P, n].
+    A spline on these knots is determined by its values there, so a refit on them is exact
+    when the target lies in the same spline space."""
     nodes = (1 - torch.cos(torch.pi * (torch.arange(order + 1, dtype=knots.dtype) + 0.5) / (order + 1))) / 2
-    starts, widths = points[:, :-1, None], points.diff(dim=1)[..., None]
-    return (starts + widths * nodes.to(knots.device)).reshape(points.shape[0], -1).T
+    starts, widths = knots[:, :-1, None], knots.diff(dim=1)[..., None]
+    return (starts + widths * nodes.to(knots.device)).reshape(knots.shape[0], -1).T
 
 
 def refine(knots: torch.Tensor, order: int, factor: int) -> torch.Tensor:
-    """Split every grid interval into ``factor`` equal parts; the new knots contain the old ones
-    on [a, b], so every old spline is exactly representable there (knot insertion)."""
+    """Split every grid interval of [a, b] into ``factor`` equal parts, keeping the k outer knots
+    on each side. The new knots contain all the old ones, so every old spline is exactly a spline
+    on the new knots (knot insertion), on its whole support."""
     points = interior(knots, order)
     fractions = torch.arange(factor, dtype=knots.dtype, device=knots.device) / factor
     starts, widths = points[:, :-1, None], points.diff(dim=1)[..., None]
     fine = (starts + fractions * widths).reshape(points.shape[0], -1)
-    return extend_knots(torch.cat([fine, points[:, -1:]], dim=1), order)
+    return torch.cat([knots[:, :order], fine, knots[:, knots.shape[1] - order - 1 :]], dim=1)
 
 
 def fit(

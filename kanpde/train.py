@@ -171,7 +171,8 @@ class Trainer:
             terms = loss_terms(self.field, points, self.config.causal_epsilon, self.config.causal_chunks)
             loss = sum(self.weights[name] * value for name, value in terms.items())
             loss.backward()
-            closure.terms = terms
+            if not hasattr(closure, "terms"):  # the row reports the state the step started from
+                closure.terms = terms
             return loss
         return closure
 

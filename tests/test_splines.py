@@ -264,9 +264,11 @@ def test_refine_contains_the_old_knots(kind, factor, order):
     # each old interval is split into `factor` equal parts
     parts = new.diff(dim=1).reshape(3, grid, factor)
     assert_close(parts, (old.diff(dim=1) / factor)[..., None].expand_as(parts))
+    for row in range(3):  # knot insertion: every old knot, the outer ones included, is a new knot
+        assert torch.isin(knots[row], fine[row]).all()
     if kind == "uniform":
-        assert splines.is_uniform(fine)
-        assert_close(fine, splines.uniform_grid(old[:, 0], old[:, -1], grid * factor, order))
+        assert splines.is_uniform(new)
+        assert_close(new, splines.interior(splines.uniform_grid(old[:, 0], old[:, -1], grid * factor, order), order))
 
 
 # fitting -----------------------------------------------------------------------------------------

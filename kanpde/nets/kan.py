@@ -172,8 +172,8 @@ class KAN(Sequential):
         """Refit every layer on new knots (``new_knots(layer, samples)``); return the relative
         L2 change of the model output on ``x`` (or on the first layer's grid range).
 
-        ``exact``: the new knots contain the old ones, so the refit uses k+1 points in every new
-        cell, where the old spline is reproduced to round-off; otherwise it fits the layer's
+        ``exact``: the new knots contain the old ones, so the refit on k+1 points in every new
+        cell reproduces the old spline to round-off everywhere; otherwise it fits the layer's
         activations of ``x`` (or its grid range) by least squares.
         """
         probe = self._probe(x)
@@ -194,7 +194,8 @@ class KAN(Sequential):
         """Change every layer's grid to ``new_grid`` intervals, keeping the function.
 
         When ``new_grid`` is a multiple of the current grid the new knots contain the old
-        ones and the refit is exact on each grid range (knot insertion, error ~1e-15);
+        ones (the outer knots are kept) and the function is unchanged everywhere (knot
+        insertion, error ~1e-15);
         otherwise the splines are refitted by least squares on the activations of ``x``
         (or on the grid ranges). Returns the relative L2 change of the output on ``x``
         (or on the first layer's grid range). Optimizer state must be rebuilt afterwards.
