@@ -33,6 +33,23 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("list", help="list the built-in problems and configs")
 
+    compare = commands.add_parser("compare", help="train several models × seeds on one problem, write a table",
+                                  description="KAN vs MLP vs SIREN vs MLP+RFF on the same problem and points.")
+    compare.add_argument("config", help="a YAML file or built-in config name")
+    compare.add_argument("--models", default="kan,mlp,siren,fourier_mlp", help="comma-separated model types")
+    compare.add_argument("--seeds", type=int, default=3, help="initialisation seeds per model (default 3)")
+    compare.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    compare.add_argument("--out", help="output folder (default runs/compare-<problem>-<time>)")
+    compare.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides train.device")
+    compare.add_argument("--force", action="store_true", help="overwrite existing run directories")
+    compare.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    export = commands.add_parser("export", help="export a trained KAN as a verified formula",
+                                 description="Write RUN_DIR/symbolic/: the formula and its verification.")
+    export.add_argument("run_dir", help="a run directory of a KAN run")
+    export.add_argument("--mode", choices=["exact", "compact"], default="exact")
+    export.add_argument("--format", choices=["sympy", "latex", "python"], default="sympy")
+
     reference = commands.add_parser("reference", help="compute a built-in reference solution into HDF5",
                                     description="Compute (or read from the cache) a reference solution and write "
                                                 "datasets x, t, u with u[i, j] = u(x[i], t[j]).")
@@ -69,6 +86,27 @@ def _list(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from kanpde.compare import compare
+    from kanpde.config import load_config
+
+    if args.seeds < 1:
+        raise ValueError(f"--seeds: must be a positive integer, got {args.seeds}")
+    models = [name.strip() for name in args.models.split(",") if name.strip()]
+    table = compare(load_config(args.config, args.set), models, args.seeds, out=args.out, quiet=args.quiet,
+                    device=args.device, force=args.force)
+    print(table["markdown"])
+    print(f"written: {table['table_md']}, {table['table_json']}")
+    return 0
+
+
+def _export(args) -> int:
+    from kanpde.symbolic import export, format_report
+
+    print(format_report(export(args.run_dir, mode=args.mode, format=args.format)))
+    return 0
+
+
 def _reference(args) -> int:
     from kanpde.reference import REFERENCES, reference, write_reference
 
@@ -88,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from kanpde.train import DivergenceError  # after parsing: --help stays fast
 
-    handler = {"solve": _solve, "list": _list, "reference": _reference}[args.command]
+    handler = {"solve": _solve, "list": _list, "reference": _reference, "compare": _compare,
+               "export": _export}[args.command]
     try:
         return handler(args)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:

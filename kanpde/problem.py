@@ -130,6 +130,8 @@ class Problem:
                 hint = f"; did you mean {close[0]!r}?" if close else f"; parameters: {', '.join(cls.params) or 'none'}"
                 raise ValueError(f"problem.params.{key}: unknown parameter of {self.name}{hint}")
             default = cls.params[key]
+            if isinstance(default, bool) and not isinstance(value, bool):
+                raise ValueError(f"problem.params.{key}: must be true or false, got {value!r}")
             if isinstance(default, (int, float)) and not isinstance(default, bool):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                     raise ValueError(f"problem.params.{key}: must be a finite number, got {value!r}")

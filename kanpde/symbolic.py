@@ -30,16 +30,18 @@ Two modes turn a trained :class:`~kanpde.nets.KAN` (inside its :class:`~kanpde.F
        minimising log10(q) + ``complexity_weight``·complexity (default weight 1: one unit of
        complexity must buy a tenfold smaller unexplained variance). Ties (q within a factor 2, or
        scores within log10 2) go to the smallest phase |c|, then to the function listed first in
-       FUNCTIONS (so cos(s) is cos, not sin(s + π/2)). A constant edge (no variance) is "const".
+       FUNCTIONS (so cos(s) is cos, not sin(s + π/2)). An edge without variance, or one that no
+       candidate explains half of (q > 0.5), is the constant "const" (its mean).
     4. *Compose* the edge formulas through the layers, the box map and the output transform, and
        expand (when that does not blow the expression up) so that every constant appears once.
-    5. *Refine* (``refine=True``): all floating constants are fitted jointly to the PDE — the
+    5. *Refine* (``refine=True``, the default): all floating constants are fitted jointly to the PDE — the
        training loss Σ_terms w·mean(residual² / condition error²) on fresh points, with the run's
        loss weights — by ``least_squares``; kept only if the loss decreases.
     6. *Round*: each constant in turn is replaced by the first of 0, small rationals p/q and
        rational multiples of π (q ≤ ``max_denominator``), then 1, 2, … ``digits`` significant
        digits, whose formula has a PDE loss ≤ (1 + ``loss_slack``)·(loss before rounding) + a
-       round-off floor; exact constants therefore survive whenever they solve the PDE as well.
+       round-off floor, and which moves the formula by at most ``round_tol`` (1 %, relative L2 on
+       the loss points); exact constants therefore survive whenever they solve the PDE as well.
        Finally ``sympy.simplify`` (for small formulas), kept only if numerically identical.
 
 Verification (``symbolic.json``), for the model and each form, on the evaluation grid: relative
@@ -63,7 +65,7 @@ import pprint
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -199,7 +201,7 @@ def _substitute(expr: sympy.Basic, mapping: Mapping[sympy.Basic, sympy.Basic],
     elif isinstance(expr, ExprCondPair):
         result = sympy.Tuple.__new__(ExprCondPair, *args)
     elif isinstance(expr, sympy.Piecewise):
-        result = sympy.Basic.__new__(sympy.Piecewise, *args)
+        result = _raw_piecewise(arg.args for arg in args)
     elif isinstance(expr, (sympy.core.relational.Relational, sympy.logic.boolalg.BooleanFunction)):
         result = expr.func(*args, evaluate=False)
     else:
@@ -213,12 +215,43 @@ def _symbol(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
 
+class _NumPyPrinter(NumPyPrinter):
+    """NumPyPrinter that writes floats as Python does (exact round trip, and much faster than mpmath)."""
+
+    def _print_Float(self, expr: sympy.Float) -> str:
+        return repr(float(expr))
+
+
+class _StrPrinter(sympy.printing.str.StrPrinter):
+    """Fast, unsorted sympy text for huge exact formulas, floats with all 17 digits."""
+
+    def _print_Float(self, expr: sympy.Float) -> str:
+        return repr(float(expr))
+
+
 def _lambdify(args: Sequence[sympy.Symbol], expr: sympy.Expr) -> Callable:
-    return sympy.lambdify(list(args), expr, modules="numpy", cse=False)
+    printer = _NumPyPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                             "user_functions": {}})
+    return sympy.lambdify(list(args), expr, modules="numpy", printer=printer, cse=False)
+
+
+def _raw_piecewise(pairs: Iterable[tuple[sympy.Basic, sympy.Basic]]) -> sympy.Piecewise:
+    """A Piecewise built as given (no condition folding or collapsing, which is slow and unneeded here)."""
+    return sympy.Basic.__new__(sympy.Piecewise, *(sympy.Tuple.__new__(ExprCondPair, e, c) for e, c in pairs))
 
 
 def _diff(expr: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr:
-    """∂expr/∂symbol pointwise: Dirac deltas (from |s|, sign, Heaviside) are 0 away from their kinks."""
+    """∂expr/∂symbol pointwise, by ``sympy.diff``: a Piecewise is differentiated branch by branch
+    (its conditions kept as they are), Dirac deltas (from |s|, sign) are 0 away from their kinks."""
+    if symbol not in expr.free_symbols:
+        return sympy.Integer(0)
+    if isinstance(expr, sympy.Piecewise):
+        return _raw_piecewise((_diff(e, symbol), c) for e, c in expr.args)
+    if expr.has(sympy.Piecewise) and isinstance(expr, (sympy.Add, sympy.Mul)):
+        if isinstance(expr, sympy.Add):
+            return sympy.Add(*(_diff(arg, symbol) for arg in expr.args))
+        args = expr.args
+        return sympy.Add(*(sympy.Mul(*args[:k], _diff(arg, symbol), *args[k + 1:]) for k, arg in enumerate(args)))
     derivative = sympy.diff(expr, symbol)
     if derivative.has(sympy.DiracDelta):
         derivative = derivative.replace(sympy.DiracDelta, lambda *args: sympy.Integer(0))
@@ -321,10 +354,11 @@ class SymbolicField:
         self._compiled: dict[tuple[int, bool], _Compiled] = {}
 
     def _compile(self, order: int, full: bool) -> _Compiled:
-        key = (order, full)
-        if key not in self._compiled:
-            self._compiled[key] = _Compiled(self.program, order, full)
-        return self._compiled[key]
+        for (have_order, have_full), compiled in self._compiled.items():  # a richer one will do
+            if have_order >= order and have_full == full or have_order >= order and order < 2:
+                return compiled
+        self._compiled[order, full] = _Compiled(self.program, order, full)
+        return self._compiled[order, full]
 
     def jet(self, x: torch.Tensor, mode: str) -> Jet:
         order = {"value": 0, "none": 1}.get(mode, 2)
@@ -548,7 +582,9 @@ class EdgeFit:
                 "c": self.c, "d": self.d, "r2": self.r2, "complexity": self.complexity, "score": self.score}
 
 
-_SCALES = np.array([0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0])
+_SCALES = np.array([0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0])
+_BETA_BOUNDS = (0.5, 12.0)  # |β| of a free fit: the argument must turn ≥ 1 over the sampled range, so that
+_GAMMA_BOUND = 6.0  # nothing mimics a line by a sliver of its curve (sin(0.01 s), (s + 100)²)
 _GRID_BETA = np.concatenate([-_SCALES[::-1], _SCALES])
 _GRID_GAMMA = np.linspace(-3.0, 3.0, 13)
 
@@ -622,9 +658,17 @@ def _fit_candidate(function: Callable, z: np.ndarray, y: np.ndarray, starts: int
         theta0 = np.array([v for v, is_free in zip(start, free) if is_free])
         beta, gamma = unpack(theta0)
         if theta0.size:
+            if all(free):  # a free fit stays in a box: no degenerate slivers of the function
+                sign = 1.0 if theta0[0] > 0 else -1.0
+                lower = np.array([_BETA_BOUNDS[0] if sign > 0 else -_BETA_BOUNDS[1], -_GAMMA_BOUND])
+                upper = np.array([_BETA_BOUNDS[1] if sign > 0 else -_BETA_BOUNDS[0], _GAMMA_BOUND])
+                theta0 = np.clip(theta0, lower, upper)
+                method, bounds = "trf", (lower, upper)
+            else:
+                method, bounds = "lm", (-np.inf, np.inf)
             try:
-                solution = least_squares(residuals, theta0, method="lm", xtol=1e-13, ftol=1e-13, gtol=1e-13,
-                                         max_nfev=200)
+                solution = least_squares(residuals, theta0, method=method, bounds=bounds, xtol=1e-13, ftol=1e-13,
+                                         gtol=1e-13, max_nfev=200)
                 if np.isfinite(solution.x).all():
                     beta, gamma = unpack(solution.x)
             except (ValueError, np.linalg.LinAlgError):
@@ -709,9 +753,9 @@ def fit_edge(s: np.ndarray, y: np.ndarray, functions: Mapping[str, Any] | Iterab
     else:
         def score(n: str) -> float:
             return math.log10(max(fitted[n].q, 1e-16)) + complexity_weight * library[n].complexity
-        lowest = min(score(n) for n in fitted)
-        if lowest >= 0.0:  # nothing beats a constant (log10(1) + 0)
+        if min(f.q for f in fitted.values()) > 0.5:  # nothing explains even half of the variance
             return EdgeFit(0, 0, 0, "const", d=ybar, r2=0.0, complexity=0, candidates=candidates)
+        lowest = min(score(n) for n in fitted)
         ties = [n for n in fitted if score(n) <= lowest + math.log10(2)]
     name = min(ties, key=lambda n: (phase(n), ties.index(n)))
     function, best = library[name], fitted[name]
@@ -777,12 +821,13 @@ class CompactOptions:
     samples: int = 2048  # points of the box whose activations sample the edges
     points: int = 1024  # interior points of the PDE loss (refine, rounding); boundary/initial: a quarter
     seed: int = 0
-    refine: bool = False  # fit all constants jointly to the PDE loss
+    refine: bool = True  # fit all constants jointly to the PDE loss (False: the edge fits as they are)
     refine_evaluations: int = 200  # least-squares function evaluations (Jacobians included) for refine
     round: bool = True
     max_denominator: int = 12
     digits: int = 6
     loss_slack: float = 0.1  # a rounding may raise the PDE loss by this fraction of the unrounded one
+    round_tol: float = 1e-2  # ... and move the formula by at most this relative L2 distance
     simplify: bool = True
     loss_weights: Mapping[str, float] | None = None  # default: the run's train.loss_weights (else 1)
 
@@ -793,7 +838,7 @@ class CompactOptions:
         if unknown:
             raise ValueError(f"export: unknown option(s) {', '.join(unknown)}; options: {', '.join(sorted(known))}")
         result = cls(**options)
-        for name in ("prune", "r2_tol", "complexity_weight", "loss_slack"):
+        for name in ("prune", "r2_tol", "complexity_weight", "loss_slack", "round_tol"):
             value = getattr(result, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"{name}: must be a non-negative number, got {value!r}")
@@ -871,6 +916,38 @@ def compact_program(field: Field, options: CompactOptions | None = None
     return transformed, fits, True
 
 
+def _domain_samples(problem: Problem, count: int = 2000) -> np.ndarray:
+    """Points of the closed box (grid with corners and faces, plus Sobol points) to test signs on."""
+    box = problem.box
+    per_axis = max(2, int(round(min(count, 4000) ** (1 / box.dim))))
+    _, grid = evaluation_grid(box, per_axis, dtype=torch.float64)
+    inside = sample_interior(box, count, "sobol", 7, dtype=torch.float64)
+    return torch.cat([grid, inside]).numpy()
+
+
+def _drop_abs(exprs: list[sympy.Expr], coords: Sequence[sympy.Symbol], samples: np.ndarray) -> list[sympy.Expr]:
+    """|g| → ±g where g keeps one sign on the domain (a kink the fit put outside the box)."""
+    out = []
+    for expr in exprs:
+        for _ in range(20):
+            changed = False
+            for atom in sorted(expr.atoms(sympy.Abs), key=sympy.count_ops):
+                argument = atom.args[0]
+                if not argument.free_symbols <= set(coords):
+                    continue
+                with np.errstate(all="ignore"):
+                    values = _points(_lambdify(coords, argument)(*samples.T), len(samples))
+                sign = 1 if np.all(values > 0) else -1 if np.all(values < 0) else 0
+                if sign:
+                    expr = expr.xreplace({atom: sign * argument})
+                    changed = True
+                    break
+            if not changed:
+                break
+        out.append(expr)
+    return out
+
+
 def _tidy(expr: sympy.Expr) -> sympy.Expr:
     """Expand products and function arguments, unless that makes the expression much larger."""
     try:
@@ -913,6 +990,11 @@ class _Loss:
     def __call__(self, values: Sequence[float]) -> float:
         vector = self.vector(values)
         return float(vector @ vector)
+
+    def values(self, values: Sequence[float]) -> np.ndarray:
+        """The formula at the interior points."""
+        self.field.params = [float(v) for v in values]
+        return self.field(self.points.interior).numpy().ravel()
 
 
 def _loss_points(problem: Problem, count: int, seed: int) -> Points:
@@ -976,11 +1058,13 @@ def _refine_and_round(problem: Problem, exprs: list[sympy.Expr], options: Compac
     current = start.copy()
     if options.round:
         limit = reference * (1 + options.loss_slack) + floor
+        unrounded = loss.values(start)
+        scale = float(np.linalg.norm(unrounded)) + 1e-300
         for k, value in enumerate(start):
             for candidate in _round_candidates(float(value), options.max_denominator, options.digits):
                 trial = current.copy()
                 trial[k] = float(candidate)
-                if loss(trial) <= limit:
+                if loss(trial) <= limit and np.linalg.norm(loss.values(trial) - unrounded) <= options.round_tol * scale:
                     chosen[k], current = candidate, trial
                     break
         info["loss_rounded"] = loss(current)
@@ -1027,11 +1111,13 @@ def _latex_name(symbol: sympy.Symbol) -> str:
     return sympy.latex(symbol)
 
 
-def _program_text(program: Program, header: str) -> str:
-    """``name = expression`` lines (sympy syntax), read back by :func:`parse_text`."""
+def _program_text(program: Program, header: str, exact: bool = False) -> str:
+    """``name = expression`` lines (sympy syntax), read back by :func:`parse_text`; ``exact``: floats
+    with all 17 digits and terms unsorted (fast for huge formulas)."""
+    printer = _StrPrinter({"order": "none"}).doprint if exact else sympy.sstr
     lines = [f"# {line}" for line in header.splitlines()]
-    lines += [f"{symbol} = {sympy.sstr(expr)}" for symbol, expr in program.steps]
-    lines += [f"{name} = {sympy.sstr(expr)}" for name, expr in zip(program.names, program.outputs)]
+    lines += [f"{symbol} = {printer(expr)}" for symbol, expr in program.steps]
+    lines += [f"{name} = {printer(expr)}" for name, expr in zip(program.names, program.outputs)]
     return "\n".join(lines) + "\n"
 
 
@@ -1060,7 +1146,7 @@ def _program_latex(program: Program) -> str:
 
 
 def _numpy_code(expr: sympy.Expr) -> str:
-    return NumPyPrinter({"fully_qualified_modules": True}).doprint(expr).replace("numpy.", "np.")
+    return _NumPyPrinter({"fully_qualified_modules": True}).doprint(expr).replace("numpy.", "np.")
 
 
 def _array(value: np.ndarray) -> str:
@@ -1406,19 +1492,26 @@ def export(source: str | os.PathLike | Any, mode: str = "exact", format: str = "
                                                              for layer in field.net.layers))
     else:
         exprs, fits, included = compact_program(field, settings)
-        exprs = [_tidy(e) for e in exprs]
+        samples = _domain_samples(problem)
+        exprs = [_tidy(e) for e in _drop_abs(exprs, coords, samples)]
         weights = dict(settings.loss_weights) if settings.loss_weights is not None else \
             dict(run.config.train.loss_weights) if run is not None else {}
         if included:
             exprs, rounding = _refine_and_round(problem, exprs, settings, weights)
             info.update(rounding)
+            dropped = _drop_abs(exprs, coords, samples)
+            if dropped != exprs:  # refining moved a kink out of the box: round what that uncovered
+                exprs, rounding = _refine_and_round(problem, [_tidy(e) for e in dropped],
+                                                    replace(settings, refine=False), weights)
+                info.update({f"{key}_2": value for key, value in rounding.items()})
+        exprs = _drop_abs(exprs, coords, samples)
         if settings.simplify:
             exprs = _simplify(exprs, coords)
         program = Program.from_expressions(exprs, coords, _output_names(problem))
         info.update(edges=len(fits), kept=sum(f.name != "0" for f in fits),
                     functions={name: sum(f.name == name for f in fits) for name in sorted({f.name for f in fits})})
     header = _header(mode, field, included)
-    texts = {"sympy": _program_text(program, header), "latex": _program_latex(program),
+    texts = {"sympy": _program_text(program, header, exact=mode == "exact"), "latex": _program_latex(program),
              "python": exact_module_source(field, header.splitlines()[0]) if mode == "exact"
              else compact_module_source(program.expressions(), problem.coords, header.splitlines()[0])}
     verification = verify(field, {mode: program}, resolution, included)

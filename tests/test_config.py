@@ -158,7 +158,7 @@ def test_non_mapping_document_names_the_file(tmp_path: Path, text: str) -> None:
     (("model", "sigma"), math.nan, "model.sigma: must be a positive finite number, got nan"),
     (("model", "omega0"), "-inf", "model.omega0: must be a positive finite number, got '-inf'"),
     (("model", "grid"), 10**9, "model.grid: must be a positive integer <= 100000, got 1000000000"),
-    (("points", "interior"), 10**10, "points.interior: must be a positive integer <= 1000000000, got"),
+    (("points", "interior"), 10**10, "points.interior: must be a positive integer <= 10000000, got"),
     (("model", "sigma"), 10**400, "model.sigma: must be a positive finite number, got 1000"),
     (("train", "loss_weights"), {"residual": -1}, "train.loss_weights.residual: must be a non-negative finite"),
     (("train", "grid_schedule"), {"x": 3}, "train.grid_schedule: keys must be a non-negative integer, got 'x'"),

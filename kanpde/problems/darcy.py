@@ -21,9 +21,9 @@ X, Y = sympy.symbols("x y", real=True)
 PERMEABILITY = 1 + sympy.Rational(1, 2) * sympy.sin(2 * sympy.pi * X) * sympy.sin(2 * sympy.pi * Y)
 SOLUTION = sympy.sin(sympy.pi * X) * sympy.sin(sympy.pi * Y) \
     + sympy.Rational(1, 10) * sympy.sin(4 * sympy.pi * X) * sympy.sin(4 * sympy.pi * Y)
-SOURCE = sympy.simplify(-(sympy.diff(PERMEABILITY * sympy.diff(SOLUTION, X), X)
-                          + sympy.diff(PERMEABILITY * sympy.diff(SOLUTION, Y), Y)))
-"""f = −∇·(a∇u*), symbolically."""
+SOURCE = -(sympy.diff(PERMEABILITY * sympy.diff(SOLUTION, X), X)
+           + sympy.diff(PERMEABILITY * sympy.diff(SOLUTION, Y), Y))
+"""f = −∇·(a∇u*), symbolically (not simplified: sympy.simplify would take seconds at every import)."""
 
 _TORCH = {"sin": torch.sin, "cos": torch.cos, "exp": torch.exp, "sqrt": torch.sqrt}
 

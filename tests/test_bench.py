@@ -1,0 +1,140 @@
+"""scripts/bench.py: the smoke run's JSON structure, the pykan skip, and that every contender's
+Laplacian is the same quantity. No timing assertions: timings depend on the machine and its load."""
+
+import importlib.util
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import kanpde
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "bench.py"
+KAN_SHAPES = [([2, 10, 1], 10), ([2, 10, 1], 20), ([2, 5, 5, 1], 5), ([2, 100, 1], 10), ([2, 10, 10, 10, 10, 1], 5)]
+MLP_WIDTH = [2, 128, 128, 128, 1]
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("kanpde_bench_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_bench(tmp_path, *args, env=None):
+    out = tmp_path / "bench.json"
+    # one thread: on a loaded 2-core machine two OpenMP threads per process oversubscribe the cores
+    # and the smoke run gets many times slower; the structure does not depend on it
+    result = subprocess.run([sys.executable, str(SCRIPT), *args, "--threads", "1", "--json", str(out)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text()), result
+
+
+def check_row(row, dtype="float64"):
+    assert row["median_s"] > 0 and row["min_s"] > 0
+    assert row["min_s"] <= row["median_s"] <= row["max_s"]
+    assert row["repeats"] == len(row["samples_s"]) >= 1
+    assert row["steps_per_sample"] >= 1 and row["parameters"] > 0
+    assert row["memory_bytes"] > 0 and row["memory_kind"] == "saved_tensors" and row["memory_note"]
+    assert row["memory_bytes_per_point"] == pytest.approx(row["memory_bytes"] / row["points"])
+    assert (row["dtype"], row["device"], row["threads"]) == (dtype, "cpu", 1)
+
+
+@pytest.mark.slow
+def test_quick_run_structure(tmp_path):
+    data, result = run_bench(tmp_path, "--quick", "--no-pykan")
+    meta, rows, derived = data["metadata"], data["rows"], data["derived"]
+
+    for key in ("date", "command", "python_version", "torch_version", "kanpde_version", "device", "dtype", "threads"):
+        assert meta[key] not in (None, ""), key
+    assert meta["machine"]["cpu_model"] and meta["machine"]["cores"] >= 1
+    assert meta["quick"] is True and meta["pykan_used"] is False and meta["threads"] == 1
+
+    keys = [(r["group"], r["contender"], tuple(r["shape"]), r["grid"], r["points"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    expected = {("main", c, tuple(shape), grid, 1000) for shape, grid in KAN_SHAPES
+                for c in ("kanpde-jet", "kanpde-autograd")}
+    expected |= {("main", c, tuple(MLP_WIDTH), None, 1000) for c in ("mlp-autograd", "mlp-jet")}
+    expected |= {("points", "kanpde-jet", (2, 10, 1), 10, n) for n in (1000, 10_000)}
+    expected |= {("points", "mlp-autograd", tuple(MLP_WIDTH), None, n) for n in (1000, 10_000)}
+    expected |= {("grid", "kanpde-jet", (2, 10, 1), g, 1000) for g in (5, 10, 20, 50, 100, 200)}
+    assert set(keys) == expected
+    for row in rows:
+        check_row(row)
+
+    shapes = {f"[{','.join(map(str, shape))}] G={grid}" for shape, grid in KAN_SHAPES}
+    for name in ("jet_vs_autograd", "jet_vs_mlp_autograd"):
+        assert set(derived[name]) == shapes and all(v > 0 for v in derived[name].values())
+    assert set(derived["jet_vs_pykan"]) == shapes and all(v is None for v in derived["jet_vs_pykan"].values())
+    assert derived["mlp_jet_vs_mlp_autograd"] > 0
+    assert derived["grid_ratio_over_G5"]["G=5"] == pytest.approx(1.0) and derived["grid_ratio_over_G5"]["G=200"] > 0
+    assert len(derived["targets"]) == 4 + len(KAN_SHAPES)
+    assert all(t["met"] in (True, False, None) for t in derived["targets"])
+    assert "median ms" in result.stdout and "Targets" in result.stdout
+
+
+def test_unimportable_pykan_is_skipped_once(tmp_path):
+    fake = tmp_path / "fake"
+    (fake / "kan").mkdir(parents=True)
+    (fake / "kan" / "__init__.py").write_text("raise ImportError('simulated: no pykan here')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")])}
+    data, result = run_bench(tmp_path, "--groups", "main", "--points", "64", "--repeats", "1", "--min-time", "0",
+                             env=env)
+    assert result.stderr.count("pykan is not importable") == 1
+    assert "simulated" in data["metadata"]["pykan_skipped_reason"] and data["metadata"]["pykan_used"] is False
+    contenders = {row["contender"] for row in data["rows"]}
+    assert contenders == {"kanpde-jet", "kanpde-autograd", "mlp-autograd", "mlp-jet"}
+    for row in data["rows"]:
+        check_row(row)
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("kan") is None, reason="pykan (the 'bench' extra) is not installed")
+def test_pykan_rows(tmp_path):
+    data, _ = run_bench(tmp_path, "--groups", "main", "--points", "32", "--repeats", "1", "--min-time", "0",
+                        "--dtype", "float32")
+    pykan = [row for row in data["rows"] if row["contender"] == "pykan"]
+    assert [(row["shape"], row["grid"]) for row in pykan] == KAN_SHAPES
+    for row in pykan:
+        check_row(row, dtype="float32")
+    assert all(v > 0 for v in data["derived"]["jet_vs_pykan"].values())
+    assert not (tmp_path / "model").exists()  # pykan's checkpoints stay out of the working directory
+
+
+@pytest.fixture
+def keep_rng_state():
+    """The script seeds torch per model, and pykan also seeds numpy and random: restore them all."""
+    states = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng():
+        yield
+    random.setstate(states[0])
+    np.random.set_state(states[1])
+
+
+def test_contenders_compute_the_same_laplacian(single_thread, keep_rng_state):
+    bench = load_bench()
+    x = bench.interior_points(50, torch.float64, torch.device("cpu"))
+    kan = bench.build_model("kanpde-jet", [2, 5, 1], 7, torch.float64, torch.device("cpu"))
+    reference = bench.nested_grad_laplacian(kan, x).reshape(-1)
+    for name in ("kanpde-jet", "kanpde-autograd"):
+        assert torch.allclose(bench.LAPLACIANS[name](kan, x).reshape(-1), reference, rtol=1e-9, atol=1e-9), name
+    mlp = bench.build_model("mlp-autograd", [2, 16, 16, 1], None, torch.float64, torch.device("cpu"))
+    assert torch.allclose(bench.nested_grad_laplacian(mlp, x).reshape(-1),
+                          kanpde.autograd_jet(mlp, x, "trace").laplacian.reshape(-1), rtol=1e-9, atol=1e-9)
+    if importlib.util.find_spec("kan") is not None:
+        module, reason = bench.import_pykan()
+        assert module is not None, reason
+        model = bench.build_model("pykan", [2, 3, 1], 5, torch.float64, torch.device("cpu"), module)
+        assert next(model.parameters()).dtype == torch.float64
+        assert torch.allclose(bench.pykan_laplacian(model, x).reshape(-1),
+                              bench.nested_grad_laplacian(model, x).reshape(-1), rtol=1e-9, atol=1e-9)
