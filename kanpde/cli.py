@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides train.device")
     compare.add_argument("--force", action="store_true", help="overwrite existing run directories")
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
+    compare.add_argument("--workers", type=int, default=1,
+                         help="train this many runs at a time in separate processes (default 1)")
 
     export = commands.add_parser("export", help="export a trained KAN as a verified formula",
                                  description="Write RUN_DIR/symbolic/: the formula and its verification.")
@@ -60,14 +62,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def _solve(args) -> int:
     from kanpde.config import load_config
+    from kanpde.distributed import from_environment
     from kanpde.solver import solve
 
     config = load_config(args.config, args.set)
     summary = solve(config, out=args.out, device=args.device, quiet=args.quiet, force=args.force,
                     resume=args.resume)
+    if not from_environment().is_main:  # under torchrun: rank 0 reports
+        return 0
     out = args.out or config.output.dir
+    ranks = f" on {summary['world_size']} ranks" if summary["world_size"] > 1 else ""
     line = (f"{summary['problem']} · {summary['model']} {summary['width']} · {summary['params']} parameters · "
-            f"{summary['steps']} steps in {summary['train_seconds']:.1f} s · rel. L2 error {summary['rel_l2']:.3e}")
+            f"{summary['steps']} steps in {summary['train_seconds']:.1f} s{ranks} · "
+            f"rel. L2 error {summary['rel_l2']:.3e}")
     print(line)
     print(f"run directory: {out if out else 'see summary'}")
     return 0
@@ -92,9 +99,11 @@ def _compare(args) -> int:
 
     if args.seeds < 1:
         raise ValueError(f"--seeds: must be a positive integer, got {args.seeds}")
+    if args.workers < 1:
+        raise ValueError(f"--workers: must be a positive integer, got {args.workers}")
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     table = compare(load_config(args.config, args.set), models, args.seeds, out=args.out, quiet=args.quiet,
-                    device=args.device, force=args.force)
+                    device=args.device, force=args.force, workers=args.workers)
     print(table["markdown"])
     print(f"written: {table['table_md']}, {table['table_json']}")
     return 0

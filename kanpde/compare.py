@@ -17,23 +17,28 @@ or to a mapping of dotted keys to values, applied on top; a name that is not a m
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import datetime
 import json
 import math
+import multiprocessing
 import os
 import statistics
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
+from tqdm.auto import tqdm
 
 from kanpde.config import Config, PointsConfig, apply_overrides, config_from_dict, config_to_dict, load_config
+from kanpde.distributed import from_environment
 from kanpde.solver import build_net, build_problem, solve
 from kanpde.train import DivergenceError
 
@@ -143,11 +148,49 @@ def _std(values: Sequence[float]) -> float:
     return statistics.stdev(finite) if len(finite) > 1 else (0.0 if finite else math.nan)
 
 
+def _train(config: Config, run_dir: Path, device: str | None, quiet: bool) -> dict:
+    """One model × seed run (also a worker process's job): its summary, with ``run_dir`` and ``diverged``."""
+    diverged = None
+    try:
+        summary = solve(config, out=run_dir, device=device, quiet=quiet, force=True)
+    except DivergenceError as error:  # the run directory still describes the last good state
+        diverged = str(error)
+        summary = json.loads((run_dir / "summary.json").read_text())
+    return {**summary, "run_dir": str(run_dir), "diverged": diverged}
+
+
+def _start_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _run_all(jobs: dict[tuple[str, int], tuple[Config, Path]], device: str | None, quiet: bool,
+             workers: int) -> Iterator[tuple[tuple[str, int], dict]]:
+    """(job key, summary) for every job as it finishes: in order in this process (``workers`` 1,
+    each run with its own progress bar), or in ``workers`` spawned processes that share this
+    process's torch threads, under one progress bar counting finished runs."""
+    if workers == 1:
+        for key, (config, run_dir) in jobs.items():
+            yield key, _train(config, run_dir, device, quiet)
+        return
+    threads = max(1, torch.get_num_threads() // workers)
+    pool = concurrent.futures.ProcessPoolExecutor(min(workers, len(jobs)), multiprocessing.get_context("spawn"),
+                                                  initializer=_start_worker, initargs=(threads,))
+    bar = tqdm(total=len(jobs), desc=f"compare ({workers} workers)", unit="run", disable=quiet, dynamic_ncols=True)
+    try:
+        futures = {pool.submit(_train, config, run_dir, device, True): key for key, (config, run_dir) in jobs.items()}
+        for future in concurrent.futures.as_completed(futures):
+            yield futures[future], future.result()
+            bar.update(1)
+    finally:
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def compare(config: Config | Mapping | str | os.PathLike, models: Sequence[str] = MODEL_TYPES, seeds: int = 3,
             out: str | os.PathLike | None = None,
             overrides_per_model: Mapping[str, Sequence[str] | Mapping[str, Any]] | None = None,
             quiet: bool = False, *, device: str | None = None, force: bool = False,
-            plots: bool | None = None) -> dict:
+            plots: bool | None = None, workers: int = 1) -> dict:
     """Train every model of ``models`` with ``seeds`` initialisation seeds on the config's problem.
 
     ``config``: a :class:`Config`, a dict in the YAML layout, or a YAML path / built-in name.
@@ -155,7 +198,9 @@ def compare(config: Config | Mapping | str | os.PathLike, models: Sequence[str] 
     config has it). ``out`` defaults to ``runs/compare-<problem>-<time>``; ``force`` overwrites
     existing run directories there; ``device`` overrides ``train.device``; ``plots`` overrides
     ``output.plots`` of the runs. ``quiet`` turns the per-run progress bars off; one line per
-    finished run is printed either way (to stderr).
+    finished run is printed either way (to stderr). ``workers`` > 1 trains that many runs at a
+    time in separate processes (each with its share of this process's torch threads), under
+    one progress bar; the results are the same as one after the other.
 
     Returns the table as a dict: ``problem``, ``seeds``, ``rows`` (one dict per model, in order:
     ``model``, ``type``, ``width``, ``grid``, ``params``, ``rel_l2_mean``, ``rel_l2_std``,
@@ -164,6 +209,10 @@ def compare(config: Config | Mapping | str | os.PathLike, models: Sequence[str] 
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds: must be a positive integer, got {seeds!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers: must be a positive integer, got {workers!r}")
+    if from_environment().parallel:  # every rank would write the same table
+        raise ValueError("compare: start it without torchrun; it runs its jobs in parallel with workers (--workers)")
     base = _as_config(config)
     variants = model_configs(base, list(models), overrides_per_model)
     problem = build_problem(base.problem)
@@ -183,9 +232,8 @@ def compare(config: Config | Mapping | str | os.PathLike, models: Sequence[str] 
     points_seed = base.train.seed
     shared_points = _points_seed_supported()
     started = time.perf_counter()
-    rows = []
+    jobs = {}
     for label, variant in variants.items():
-        runs = []
         for k in range(seeds):
             sets = [f"train.seed={base.train.seed + k}"]
             if shared_points:
@@ -193,22 +241,15 @@ def compare(config: Config | Mapping | str | os.PathLike, models: Sequence[str] 
             if plots is not None:
                 sets.append(f"output.plots={'true' if plots else 'false'}")
             run_config = config_from_dict(apply_overrides(config_to_dict(variant), sets), source=variant.source)
-            run_dir = out / label / f"seed{k}"
-            diverged = None
-            try:
-                summary = solve(run_config, out=run_dir, device=device, quiet=quiet, force=True)
-            except DivergenceError as error:  # the run directory still describes the last good state
-                diverged = str(error)
-                summary = json.loads((run_dir / "summary.json").read_text())
-            summary["run_dir"] = str(run_dir)
-            summary["diverged"] = diverged
-            runs.append(summary)
-            rel = summary.get("rel_l2")
-            rel = math.nan if rel is None else rel
-            print(f"compare: {label} seed {k}: rel. L2 {rel:.3e}, {summary['steps']} steps in "
-                  f"{summary['train_seconds']:.1f} s ({summary['params']} parameters){' DIVERGED' if diverged else ''}"
-                  f" -> {run_dir}", file=sys.stderr, flush=True)
-        rows.append(_row(label, variant, runs))
+            jobs[label, k] = (run_config, out / label / f"seed{k}")
+    summaries = {}
+    for (label, k), summary in _run_all(jobs, device, quiet, workers):
+        summaries[label, k] = summary
+        rel = math.nan if summary.get("rel_l2") is None else summary["rel_l2"]
+        tqdm.write(f"compare: {label} seed {k}: rel. L2 {rel:.3e}, {summary['steps']} steps in "
+                   f"{summary['train_seconds']:.1f} s ({summary['params']} parameters)"
+                   f"{' DIVERGED' if summary['diverged'] else ''} -> {summary['run_dir']}", file=sys.stderr)
+    rows = [_row(label, variant, [summaries[label, k] for k in range(seeds)]) for label, variant in variants.items()]
     result = {
         "problem": base.problem.name, "config": base.source, "seeds": seeds,
         "model_seeds": [base.train.seed + k for k in range(seeds)],

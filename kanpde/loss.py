@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from kanpde.field import Field
@@ -28,38 +30,53 @@ def residual(field: Field, x: torch.Tensor) -> torch.Tensor:
     return r
 
 
-def _mse(error: torch.Tensor) -> torch.Tensor:
+SumOverRanks = Callable[[torch.Tensor], torch.Tensor]
+"""Data-parallel training: the sum of a tensor over all ranks (see kanpde.distributed)."""
+
+
+def _mse(error: torch.Tensor, across_ranks: SumOverRanks | None = None) -> torch.Tensor:
+    """Mean of error²; with ``across_ranks`` this rank's share Σ_local e² / N_all_ranks of the global mean."""
+    if across_ranks is not None:
+        return error.square().sum() / across_ranks(error.new_tensor(float(error.numel()))).clamp_min(1)
     return error.square().mean() if error.numel() else error.new_zeros(())
 
 
 def causal_mean(squared: torch.Tensor, t: torch.Tensor, t0: float, t1: float, epsilon: float,
-                chunks: int) -> torch.Tensor:
+                chunks: int, across_ranks: SumOverRanks | None = None) -> torch.Tensor:
     """Causally weighted mean of squared residuals (Wang, Sankaran & Perdikaris 2022, eq. 3.11):
     chunk i of the time axis has mean L_i and weight w_i = exp(−ε Σ_{k<i} L_k), without gradient,
-    so later times count only once earlier ones are resolved."""
+    so later times count only once earlier ones are resolved. With ``across_ranks`` the chunk
+    means and weights are those of all ranks' points, and the result is this rank's share."""
     index = ((t - t0) / (t1 - t0) * chunks).floor().long().clamp(0, chunks - 1)
     totals = squared.new_zeros(chunks).index_add(0, index, squared)
-    counts = torch.bincount(index, minlength=chunks).clamp_min(1).to(squared.dtype)
-    means = totals / counts
-    earlier = torch.cat([means.new_zeros(1), means.cumsum(0)[:-1]])
+    counts = torch.bincount(index, minlength=chunks).to(squared.dtype)
+    if across_ranks is not None:
+        counts = across_ranks(counts).clamp_min(1)
+        means, global_means = totals / counts, across_ranks(totals) / counts
+    else:
+        counts = counts.clamp_min(1)
+        means = global_means = totals / counts
+    earlier = torch.cat([global_means.new_zeros(1), global_means.cumsum(0)[:-1]])
     return (torch.exp(-epsilon * earlier).detach() * means).mean()
 
 
 def loss_terms(field: Field, points: Points, causal_epsilon: float = 0.0,
-               causal_chunks: int = 16) -> dict[str, torch.Tensor]:
+               causal_chunks: int = 16, across_ranks: SumOverRanks | None = None) -> dict[str, torch.Tensor]:
     """Every loss term by name: "residual" and each soft condition's. With ``causal_epsilon`` > 0
-    (space-time problems) the residual term is the causally weighted mean."""
+    (space-time problems) the residual term is the causally weighted mean. With ``across_ranks``
+    (data-parallel training on a shard of the points) each term is this rank's share: the shares
+    of all ranks add up to the term on all ranks' points."""
     problem = field.problem
     r = residual(field, points.interior)
     if causal_epsilon > 0 and problem.box.has_time:
         squared = r.square().reshape(r.shape[0], -1).sum(1)
         t = points.interior[:, problem.box.time_axis]
         box = problem.box
-        terms = {"residual": causal_mean(squared, t, box.t0, box.t1, causal_epsilon, causal_chunks)}
+        terms = {"residual": causal_mean(squared, t, box.t0, box.t1, causal_epsilon, causal_chunks, across_ranks)}
     else:
-        terms = {"residual": _mse(r)}
+        terms = {"residual": _mse(r, across_ranks)}
     for condition in problem.soft_conditions:
-        terms[condition.name] = _mse(condition_error(field, condition, points))
+        terms[condition.name] = _mse(condition_error(field, condition, points), across_ranks)
     return terms
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import kanpde
-from kanpde import plots
+from kanpde import distributed, plots
 from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ModelConfig, ProblemConfig, config_from_dict, load_config
 from kanpde.field import Field
@@ -220,9 +220,21 @@ def solve(config: Config | dict | str | os.PathLike, *, problem: Problem | None 
     ``config`` may be a :class:`Config`, a dict in the YAML layout, or a YAML path/built-in
     name. ``problem`` (an instance) replaces the config's problem, for PDEs defined in code.
     Raises ``ValueError`` (naming the config key) for bad input before any work starts.
+
+    Under torchrun (WORLD_SIZE > 1) the ranks train data-parallel on shards of the same global
+    points (:mod:`kanpde.distributed`); only rank 0 writes the run directory and shows progress,
+    evaluates against the reference, and its summary is returned on every rank (``world_size``
+    says how many ranks trained).
     """
     config = _as_config(config, problem)
     torch_device = resolve_device(device or config.train.device)
+    with distributed.process_group(torch_device) as world:
+        return _solve(config, problem, out, distributed.local_device(torch_device, world), world,
+                      quiet=quiet, force=force, resume=resume)
+
+
+def _solve(config: Config, problem: Problem | None, out, torch_device: torch.device, world: distributed.World, *,
+           quiet: bool, force: bool, resume: bool) -> dict:
     dtype = getattr(torch, config.train.dtype)
     problem = problem if problem is not None else build_problem(config.problem)
     field = build_field(config, problem, torch_device)
@@ -231,34 +243,42 @@ def solve(config: Config | dict | str | os.PathLike, *, problem: Problem | None 
                       points.initial if problem.box.has_time else 0, method=points.sampler,
                       seed=config.train.seed, resample_every=points.resample_every, dtype=dtype,
                       device=torch_device)
-    evaluation = Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device)
-    trainer = Trainer(field, sampler, config.train, evaluate=lambda: evaluation.metrics(field),
+    main = world.is_main  # rank 0 evaluates, shows progress and writes
+    evaluation = distributed.on_main(
+        lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)
+    trainer = Trainer(field, sampler, config.train, evaluate=(lambda: evaluation.metrics(field)) if main else None,
                       evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
-                      progress=not quiet)
+                      progress=main and not quiet, world=world)
     # everything is checked: only now touch the disk
-    run = RunDirectory(out or config.output.dir or default_out(config), force=force, resume=resume)
-    run.write_config(config)
+    run = distributed.on_main(lambda: _open_run(config, out, force, resume), world)
 
     def checkpoint(trainer: Trainer) -> None:
         run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
         run.write_history(trainer.history.rows)
 
-    trainer.on_checkpoint = checkpoint
+    trainer.on_checkpoint = checkpoint if main else None
     if resume:
-        state = run.read_checkpoint()
-        if state is None:  # said even with --quiet: the user asked for something else
+        state = distributed.broadcast_object(distributed.on_main(lambda: run.read_checkpoint(), world), world)
+        if state is None and main:  # said even with --quiet: the user asked for something else
             print(f"kanpde: no checkpoint in {run.path}: starting from the beginning", file=sys.stderr)
-        else:
+        elif state is not None:
             trainer.load_state_dict(state["trainer"])
+    distributed.broadcast_state(field, world)  # one starting point for all ranks
     try:
         trainer.run()
     finally:  # whatever happened, the run directory describes the last state reached
-        summary = _finish(run, config, field, evaluation, trainer, torch_device)
-    return summary
+        summary = _finish(run, config, field, evaluation, trainer, torch_device, world) if main else None
+    return distributed.broadcast_object(summary, world)
+
+
+def _open_run(config: Config, out, force: bool, resume: bool) -> RunDirectory:
+    run = RunDirectory(out or config.output.dir or default_out(config), force=force, resume=resume)
+    run.write_config(config)
+    return run
 
 
 def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluation, trainer: Trainer,
-            device: torch.device) -> dict:
+            device: torch.device, world: distributed.World) -> dict:
     problem, net = field.problem, field.net
     metrics = evaluation.metrics(field, full=True)
     last_loss = trainer.history.rows[-1]["loss"] if trainer.history.rows else math.nan
@@ -271,7 +291,7 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         "derivatives": config.train.derivatives, "recoveries": trainer.recoveries,
         "events": trainer.history.events, "kanpde": kanpde.__version__, "torch": torch.__version__,
         "python": platform.python_version(), "threads": torch.get_num_threads(),
-        "completed": trainer.step >= trainer.total_steps,
+        "completed": trainer.step >= trainer.total_steps, "world_size": world.size,
     }
     run.write_history(trainer.history.rows)
     run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})

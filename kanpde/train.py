@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from kanpde import distributed
 from kanpde.config import StageConfig, TrainConfig
+from kanpde.distributed import World
 from kanpde.field import Field
 from kanpde.geometry import Sampler
 from kanpde.loss import loss_terms
@@ -76,13 +78,17 @@ class Trainer:
     ``evaluate`` (optional) returns metrics such as {"rel_l2": …}, called every
     ``evaluate_every`` steps and at the end; ``on_checkpoint(trainer)`` is called every
     ``checkpoint_every`` steps and at the end of each stage.
+
+    Data-parallel (``world`` of several ranks, see :mod:`kanpde.distributed`): every rank holds
+    the same global points and trains on its shard; losses and gradients are summed over ranks
+    in each closure, so all ranks take the same steps. Grid changes use the global points.
     """
 
     def __init__(self, field_: Field, sampler: Sampler, config: TrainConfig, *,
                  evaluate: Callable[[], dict[str, float]] | None = None, evaluate_every: int = 0,
                  on_checkpoint: Callable[[Trainer], None] | None = None, checkpoint_every: int = 0,
-                 progress: bool = True):
-        self.field, self.sampler, self.config = field_, sampler, config
+                 progress: bool = True, world: World = distributed.SINGLE):
+        self.field, self.sampler, self.config, self.world = field_, sampler, config, world
         self.evaluate, self.evaluate_every = evaluate, evaluate_every
         self.on_checkpoint, self.checkpoint_every = on_checkpoint, checkpoint_every
         self.progress = progress
@@ -166,11 +172,18 @@ class Trainer:
         return changed
 
     def _closure(self, points):
+        across_ranks = distributed.sum_over_ranks if self.world.parallel else None
+
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
-            terms = loss_terms(self.field, points, self.config.causal_epsilon, self.config.causal_chunks)
+            terms = loss_terms(self.field, points, self.config.causal_epsilon, self.config.causal_chunks,
+                               across_ranks)
             loss = sum(self.weights[name] * value for name, value in terms.items())
             loss.backward()
+            if across_ranks is not None:  # this rank's shares → the global loss, terms and gradient
+                totals = distributed.reduce_gradients(self.field.parameters(),
+                                                      torch.stack([loss, *terms.values()]).detach())
+                loss, terms = totals[0], dict(zip(terms, totals[1:]))
             if not hasattr(closure, "terms"):  # the row reports the state the step started from
                 closure.terms = terms
             return loss
@@ -178,7 +191,7 @@ class Trainer:
 
     def _one_step(self, stage: StageConfig) -> dict | None:
         started = time.perf_counter()
-        points = self.sampler.sample(self.step)
+        points = distributed.shard(self.sampler.sample(self.step), self.world)
         if self._good is None:
             self._good = self._snapshot()
         closure = self._closure(points)
@@ -214,6 +227,8 @@ class Trainer:
         self.history.rows.append(row)
         if self.step % 50 == 0 or stage_end:  # keep a last good state for divergence recovery
             self._good = self._snapshot()
+        if stage_end:
+            distributed.check_identical(self.field, self.world)
         postfix = {"loss": f"{row['loss']:.3e}"}
         if not math.isnan(self.history.last("rel_l2")):
             postfix["rel_l2"] = f"{self.history.last('rel_l2'):.2e}"
