@@ -16,5 +16,14 @@ __all__ = [
     "KAN", "MLP", "SIREN", "FourierMLP", "JetModule", "Jet", "autograd_jet",
     "Box", "Sampler", "Problem", "Dirichlet", "Neumann", "Periodic", "Initial",
     "Field", "Trainer", "DivergenceError", "Config", "ConfigError", "load_config",
-    "solve", "load", "LoadedRun", "__version__",
+    "solve", "load", "LoadedRun", "export", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    """``kanpde.export`` is :func:`kanpde.symbolic.export`, imported on first use (sympy is slow to import)."""
+    if name == "export":
+        from kanpde.symbolic import export
+
+        return export
+    raise AttributeError(f"module 'kanpde' has no attribute {name!r}")

@@ -28,7 +28,8 @@ Two modes turn a trained :class:`~kanpde.nets.KAN` (inside its :class:`~kanpde.F
        the edge's spread, about what a PINN-trained edge carries) are *accepted*; the edge takes
        the accepted candidate of least complexity. If none is accepted it takes the candidate
        minimising log10(q) + ``complexity_weight``·complexity (default weight 1: one unit of
-       complexity must buy a tenfold smaller unexplained variance). Ties (q within a factor 2, or
+       complexity must buy a tenfold smaller unexplained variance) among those that explain at
+       least half of the variance (q ≤ 0.5). Ties (q within a factor 2, or
        scores within log10 2) go to the smallest phase |c|, then to the function listed first in
        FUNCTIONS (so cos(s) is cos, not sin(s + π/2)). An edge without variance, or one that no
        candidate explains half of (q > 0.5), is the constant "const" (its mean).
@@ -42,7 +43,8 @@ Two modes turn a trained :class:`~kanpde.nets.KAN` (inside its :class:`~kanpde.F
        digits, whose formula has a PDE loss ≤ (1 + ``loss_slack``)·(loss before rounding) + a
        round-off floor, and which moves the formula by at most ``round_tol`` (1 %, relative L2 on
        the loss points); exact constants therefore survive whenever they solve the PDE as well.
-       Finally ``sympy.simplify`` (for small formulas), kept only if numerically identical.
+       Finally ``sympy.simplify`` (for small formulas), kept only if no longer, free of new decimals and
+       numerically identical.
 
 Verification (``symbolic.json``), for the model and each form, on the evaluation grid: relative
 L2 and max error against ``problem.exact``/``reference``, the max and relative difference from the
@@ -753,10 +755,11 @@ def fit_edge(s: np.ndarray, y: np.ndarray, functions: Mapping[str, Any] | Iterab
     else:
         def score(n: str) -> float:
             return math.log10(max(fitted[n].q, 1e-16)) + complexity_weight * library[n].complexity
-        if min(f.q for f in fitted.values()) > 0.5:  # nothing explains even half of the variance
+        useful = [n for n in fitted if fitted[n].q <= 0.5]  # explains at least half of the variance
+        if not useful:
             return EdgeFit(0, 0, 0, "const", d=ybar, r2=0.0, complexity=0, candidates=candidates)
-        lowest = min(score(n) for n in fitted)
-        ties = [n for n in fitted if score(n) <= lowest + math.log10(2)]
+        lowest = min(score(n) for n in useful)
+        ties = [n for n in useful if score(n) <= lowest + math.log10(2)]
     name = min(ties, key=lambda n: (phase(n), ties.index(n)))
     function, best = library[name], fitted[name]
     # drop redundant parameters when the fit does not get worse: b = ±1 and c = 0, b = ±1, or c = 0
@@ -1073,7 +1076,8 @@ def _refine_and_round(problem: Problem, exprs: list[sympy.Expr], options: Compac
 
 
 def _simplify(exprs: list[sympy.Expr], coords: Sequence[sympy.Symbol], max_ops: int = 200) -> list[sympy.Expr]:
-    """``sympy.simplify`` each small formula; keep the result only if it is numerically the same."""
+    """``sympy.simplify`` each small formula; keep the result only if it is no longer, brings in no new
+    decimal constants, and is numerically the same."""
     rng = np.random.default_rng(0)
     probe = rng.uniform(-1, 1, (64, len(coords)))
     out = []
@@ -1082,7 +1086,8 @@ def _simplify(exprs: list[sympy.Expr], coords: Sequence[sympy.Symbol], max_ops: 
             out.append(expr)
             continue
         simpler = sympy.simplify(expr)
-        if sympy.count_ops(simpler) > sympy.count_ops(expr):
+        new_decimals = not simpler.atoms(sympy.Float) <= expr.atoms(sympy.Float)  # e.g. 7/9 -> 0.777…
+        if new_decimals or sympy.count_ops(simpler) > sympy.count_ops(expr):
             out.append(expr)
             continue
         with np.errstate(all="ignore"):
