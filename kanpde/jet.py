@@ -39,20 +39,30 @@ def num_terms(mode: str, dim: int) -> int:
     return 1 + (0 if mode == "value" else dim) + second[mode]
 
 
-def _outer(first: torch.Tensor, other: torch.Tensor, mode: str) -> torch.Tensor:
+def outer_terms(first: torch.Tensor, other: torch.Tensor, mode: str, axis: int = 1) -> torch.Tensor:
     """Second-order term of the product of two first derivatives, in ``mode`` layout.
 
-    ``first`` and ``other`` have shape [N, D, *C]; the result has the shape of the
-    second-order block: [N, D*D, *C] (full), [N, D, *C] (diagonal), [N, 1, *C] (trace).
+    ``first`` and ``other`` hold the D derivatives along ``axis`` (stack layout [N, D, *C]); the
+    result has the shape of the second-order block there: D*D (full), D (diagonal), 1 (trace).
     """
     if mode == "full":
-        n, d = first.shape[:2]
-        return (first.unsqueeze(2) * other.unsqueeze(1)).reshape(n, d * d, *first.shape[2:])
+        return (first.unsqueeze(axis + 1) * other.unsqueeze(axis)).flatten(axis, axis + 1)
     if mode == "diagonal":
         return first * other
     if mode == "trace":
-        return (first * other).sum(1, keepdim=True)
-    return first[:, :0]
+        return (first * other).sum(axis, keepdim=True)
+    return first.narrow(axis, 0, 0)
+
+
+def outer_terms_adjoint(grad: torch.Tensor, first: torch.Tensor, mode: str, axis: int = 1) -> torch.Tensor:
+    """The gradient w.r.t. ``first`` of Σ grad·outer_terms(first, first, mode, axis) (a backward pass)."""
+    if mode == "full":
+        d = first.shape[axis]
+        square = grad.unflatten(axis, (d, d))
+        return ((square + square.transpose(axis, axis + 1)) * first.unsqueeze(axis)).sum(axis + 1)
+    if mode in ("trace", "diagonal"):  # ∂(Σ_a g_a²)/∂g_a = 2 g_a and ∂(g_a²)/∂g_a = 2 g_a
+        return 2 * grad * first
+    return torch.zeros_like(first)
 
 
 class Jet:
@@ -193,7 +203,7 @@ class Jet:
         parts = [f.unsqueeze(1), df.unsqueeze(1) * first]
         if self.mode != "none":
             second = self.second.reshape(*self.second.shape, *(1,) * extra)
-            parts.append(d2f.unsqueeze(1) * _outer(self.first, self.first, self.mode).reshape(
+            parts.append(d2f.unsqueeze(1) * outer_terms(self.first, self.first, self.mode).reshape(
                 *second.shape[:2], *self.channels, *(1,) * extra) + df.unsqueeze(1) * second)
         return torch.cat(parts, dim=1)
 
@@ -214,12 +224,10 @@ class Jet:
         if self.seed_scale is not None:  # ∂u_i/∂x_a = s_a δ_ia and ∂²u = 0: the edges' own derivatives
             scale = self.seed_scale[:, None]
             return self._like(torch.cat([value, scale * phi[1], *self._seed_second(phi, scale * scale)], dim=1))
-        linear = torch.bmm(torch.cat([self.first, self.second], dim=1), phi[1])  # φ'·∂u and φ'·∂²u
-        if self.mode == "none":
-            return self._like(torch.cat([value, linear], dim=1))
-        curvature = torch.bmm(_outer(self.first, self.first, self.mode), phi[2])  # φ''·∂u∂u
-        second = linear[:, self.dim :] + curvature
-        return self._like(torch.cat([value, linear[:, : self.dim], second], dim=1))
+        linear = torch.bmm(self.stack[:, 1:], phi[1])  # φ'·∂u and φ'·∂²u (the terms after the value)
+        if self.mode != "none":
+            linear[:, self.dim :] += torch.bmm(outer_terms(self.first, self.first, self.mode), phi[2])  # φ''·∂u∂u
+        return self._like(torch.cat([value, linear], dim=1))
 
     def _seed_second(self, phi: Sequence[torch.Tensor], scale2: torch.Tensor) -> list[torch.Tensor]:
         """Second-order block of Σ_a φ_a(s_a x_a + c_a) in this jet's mode: only ∂²/∂x_a² = s_a² φ''_a."""
@@ -271,9 +279,9 @@ class Jet:
             return self._like(a * b)
         parts = [a * b, a * other.first + b * self.first]
         if self.mode != "none":  # Leibniz: (ab)'' = a b'' + b a'' + a'⊗b' + b'⊗a'
-            cross = _outer(self.first, other.first, self.mode)
+            cross = outer_terms(self.first, other.first, self.mode)
             if self.mode == "full":
-                cross = cross + _outer(other.first, self.first, self.mode)
+                cross = cross + outer_terms(other.first, self.first, self.mode)
             else:
                 cross = 2 * cross
             parts.append(a * other.second + b * self.second + cross)

@@ -66,6 +66,22 @@ def find_cells(x: torch.Tensor, knots: torch.Tensor, uniform: bool) -> tuple[tor
     return index.clamp(0, cells - 1), inside
 
 
+def locate(x: torch.Tensor, knots: torch.Tensor, uniform: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`find_cells` plus the offset s = x − t_c in the cell: (cell, inside, s), each like ``x``.
+    On a uniform grid s comes from the same division as the cell (few passes over x)."""
+    if not uniform:
+        cell, inside = find_cells(x, knots, uniform)
+        offsets = torch.arange(knots.shape[0], device=x.device) * knots.shape[1]
+        return cell, inside, x - knots.reshape(-1)[cell + offsets]
+    first, last = knots[:, 0], knots[:, -1]
+    cells = knots.shape[1] - 1
+    width = (last - first) / cells
+    shifted = x - first
+    inside = (shifted >= 0) & (x < last)
+    cell = torch.floor(shifted / width).clamp_(0, cells - 1)
+    return cell.long(), inside, torch.addcmul(shifted, cell, width, value=-1)
+
+
 def local_basis(
     x: torch.Tensor, knots: torch.Tensor, order: int, derivatives: int = 0, uniform: bool = False
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -188,6 +188,7 @@ class Case:
     step: Callable[[], None] | None = None
     steps_per_sample: int = 1
     samples: list[float] = field(default_factory=list)
+    cpu_samples: list[float] = field(default_factory=list)
     memory: dict = field(default_factory=dict)
     parameters: int = 0
 
@@ -219,14 +220,15 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(step: Callable[[], None], count: int, device: torch.device) -> float:
-    """Seconds per step over ``count`` consecutive steps."""
+def timed(step: Callable[[], None], count: int, device: torch.device) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds per step over ``count`` consecutive steps (the CPU time
+    does not count the time other processes hold the cores, so it is steadier on a shared machine)."""
     synchronize(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(count):
         step()
     synchronize(device)
-    return (time.perf_counter() - start) / count
+    return (time.perf_counter() - start) / count, (time.process_time() - cpu_start) / count
 
 
 def measure_memory(case: Case, device: torch.device) -> dict:
@@ -273,14 +275,16 @@ def run_group(cases: list[Case], args, device: torch.device, dtype: torch.dtype,
         case.memory = measure_memory(case, device)
     for round_ in range(args.warmup):  # more warm-up, alternating as well; the last step sizes the samples
         for case in cases:
-            seconds = timed(case.step, 1, device)
+            seconds, _ = timed(case.step, 1, device)
             if round_ == args.warmup - 1:
                 case.steps_per_sample = max(1, min(args.max_steps, math.ceil(args.min_time / seconds)))
     for repeat in range(args.repeats):
         shift = repeat % len(cases)
         for case in cases[shift:] + cases[:shift]:
             gc.collect()
-            case.samples.append(timed(case.step, case.steps_per_sample, device))
+            wall, cpu = timed(case.step, case.steps_per_sample, device)
+            case.samples.append(wall)
+            case.cpu_samples.append(cpu)
         print(f"  repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
     for case in cases:  # free the models and their optimizer state before the next group
         case.model = case.step = None
@@ -290,7 +294,7 @@ def run_group(cases: list[Case], args, device: torch.device, dtype: torch.dtype,
 def plan(args, with_pykan: bool) -> dict[str, list[Case]]:
     points = args.points
     kan_contenders = [c for c in KAN_CONTENDERS if with_pykan or c != "pykan"]
-    main = [Case(c, shape, grid, points, "main") for shape, grid in KAN_SHAPES for c in kan_contenders]
+    main = [Case(c, shape, grid, points, "main") for shape, grid in args.shapes for c in kan_contenders]
     main += [Case(c, MLP_WIDTH, None, points, "main") for c in MLP_CONTENDERS]
     sweep_points = (1000, 10_000) if args.quick else (1000, 10_000, 100_000)
     by_points = [Case(c, shape, grid, n, "points")
@@ -371,6 +375,9 @@ def to_row(case: Case, device: torch.device, dtype: torch.dtype) -> dict:
         "repeats": len(samples),
         "steps_per_sample": case.steps_per_sample,
         "samples_s": samples,
+        "cpu_median_s": statistics.median(case.cpu_samples),
+        "cpu_min_s": min(case.cpu_samples),
+        "cpu_samples_s": case.cpu_samples,
         "parameters": case.parameters,
         "memory_bytes": memory["memory_bytes"],
         "memory_kind": memory["memory_kind"],
@@ -382,11 +389,11 @@ def to_row(case: Case, device: torch.device, dtype: torch.dtype) -> dict:
 
 def derive(rows: list[dict], quick: bool) -> dict:
     """Speed-ups (ratios of median step times, > 1: the jet path is faster) and the protocol's targets."""
-    def median(contender, group, shape, grid, points=None):
+    def median(contender, group, shape, grid, points=None, measure="median_s"):
         for row in rows:
             if (row["contender"], row["group"], row["shape"], row["grid"]) == (contender, group, shape, grid) and (
                     points is None or row["points"] == points):
-                return row["median_s"]
+                return row[measure]
         return None
 
     def ratio(numerator, denominator):
@@ -406,6 +413,13 @@ def derive(rows: list[dict], quick: bool) -> dict:
                                if row["group"] == "points" and row["contender"] == c}
                            for c in ("kanpde-jet", "mlp-autograd")},
     }
+    def cpu(contender, shape_grid):
+        return median(contender, "main", *shape_grid, measure="cpu_median_s")
+
+    for contender, name in (("kanpde-autograd", "jet_vs_autograd_cpu"), ("pykan", "jet_vs_pykan_cpu"),
+                            ("mlp-autograd", "jet_vs_mlp_autograd_cpu")):  # the same from process CPU time
+        derived[name] = {key: ratio(cpu(contender, (MLP_WIDTH, None) if contender == "mlp-autograd" else sg),
+                                    cpu("kanpde-jet", sg)) for key, sg in keys.items()}
     base = f"{shape_str(SWEEP_SHAPE)} G={SWEEP_GRID}"
 
     def target(name, value, threshold, met):
@@ -448,7 +462,8 @@ def print_table(rows: list[dict], derived: dict, meta: dict, out=sys.stdout) -> 
                   f"{row['repeats']:>3} {row['memory_bytes'] / 2**20:>10.2f} {row['memory_bytes_per_point']:>8.0f}",
                   file=out)
     print("\n## Speed-ups (ratio of median step times)", file=out)
-    for name in ("jet_vs_autograd", "jet_vs_pykan", "jet_vs_mlp_autograd"):
+    for name in ("jet_vs_autograd", "jet_vs_pykan", "jet_vs_mlp_autograd", "jet_vs_autograd_cpu", "jet_vs_pykan_cpu",
+                 "jet_vs_mlp_autograd_cpu"):
         values = ", ".join(f"{key}: {fmt(value)}" for key, value in derived[name].items())
         print(f"{name}: {values}", file=out)
     print(f"mlp_jet_vs_mlp_autograd: {fmt(derived['mlp_jet_vs_mlp_autograd'])}", file=out)
@@ -463,6 +478,23 @@ def print_table(rows: list[dict], derived: dict, meta: dict, out=sys.stdout) -> 
 
 def fmt(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def parse_shapes(parser, text: str) -> list[tuple[list[int], int]]:
+    """'2,10,1:10;2,5,5,1:5' -> [([2, 10, 1], 10), ([2, 5, 5, 1], 5)]."""
+    shapes = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        try:
+            width, grid = item.split(":")
+            shape, grid = [int(size) for size in width.split(",")], int(grid)
+        except ValueError:
+            parser.error(f"--shapes: expected 'w0,w1,...:G' items separated by ';', got {item!r}")
+        if len(shape) < 2 or min(shape) < 1 or grid < 1:
+            parser.error(f"--shapes: sizes and grid must be positive, with at least two sizes, got {item!r}")
+        shapes.append((shape, grid))
+    if not shapes:
+        parser.error("--shapes: no shape given")
+    return shapes
 
 
 def parse_args(argv=None):
@@ -484,6 +516,8 @@ def parse_args(argv=None):
     parser.add_argument("--groups", default="main,points,grid",
                         help="comma-separated subset of main,points,grid (default: all)")
     parser.add_argument("--no-pykan", action="store_true", help="leave out the pykan rows")
+    parser.add_argument("--shapes", default=None, metavar="W:G;W:G",
+                        help="KAN shapes of the main table, e.g. '2,10,1:10;2,5,5,1:5' (default: the protocol's)")
     parser.add_argument("--json", required=True, metavar="OUT.json", help="where to write the results")
     args = parser.parse_args(argv)
     defaults = {"repeats": (2, 5), "warmup": (1, 1), "min_time": (0.01, 0.25), "points": (1000, 10_000)}
@@ -496,6 +530,7 @@ def parse_args(argv=None):
         parser.error(f"--groups: unknown group(s) {', '.join(sorted(unknown))}")
     if args.repeats < 1 or args.warmup < 1 or args.max_steps < 1 or args.min_time < 0 or args.points < 1:
         parser.error("--repeats, --warmup, --max-steps and --points must be at least 1, --min-time at least 0")
+    args.shapes = KAN_SHAPES if args.shapes is None else parse_shapes(parser, args.shapes)
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -42,7 +42,8 @@ def run_bench(tmp_path, *args, env=None):
 def check_row(row, dtype="float64"):
     assert row["median_s"] > 0 and row["min_s"] > 0
     assert row["min_s"] <= row["median_s"] <= row["max_s"]
-    assert row["repeats"] == len(row["samples_s"]) >= 1
+    assert row["repeats"] == len(row["samples_s"]) == len(row["cpu_samples_s"]) >= 1
+    assert 0 < row["cpu_min_s"] <= row["cpu_median_s"]
     assert row["steps_per_sample"] >= 1 and row["parameters"] > 0
     assert row["memory_bytes"] > 0 and row["memory_kind"] == "saved_tensors" and row["memory_note"]
     assert row["memory_bytes_per_point"] == pytest.approx(row["memory_bytes"] / row["points"])
@@ -72,14 +73,33 @@ def test_quick_run_structure(tmp_path):
         check_row(row)
 
     shapes = {f"[{','.join(map(str, shape))}] G={grid}" for shape, grid in KAN_SHAPES}
-    for name in ("jet_vs_autograd", "jet_vs_mlp_autograd"):
+    for name in ("jet_vs_autograd", "jet_vs_mlp_autograd", "jet_vs_autograd_cpu", "jet_vs_mlp_autograd_cpu"):
         assert set(derived[name]) == shapes and all(v > 0 for v in derived[name].values())
-    assert set(derived["jet_vs_pykan"]) == shapes and all(v is None for v in derived["jet_vs_pykan"].values())
+    for name in ("jet_vs_pykan", "jet_vs_pykan_cpu"):
+        assert set(derived[name]) == shapes and all(v is None for v in derived[name].values())
     assert derived["mlp_jet_vs_mlp_autograd"] > 0
     assert derived["grid_ratio_over_G5"]["G=5"] == pytest.approx(1.0) and derived["grid_ratio_over_G5"]["G=200"] > 0
     assert len(derived["targets"]) == 4 + len(KAN_SHAPES)
     assert all(t["met"] in (True, False, None) for t in derived["targets"])
     assert "median ms" in result.stdout and "Targets" in result.stdout
+
+
+def test_shapes_option_selects_the_main_table(tmp_path):
+    data, _ = run_bench(tmp_path, "--groups", "main", "--shapes", "2,3,1:4;2,2,2,1:3", "--points", "64",
+                        "--repeats", "1", "--min-time", "0", "--no-pykan")
+    kan_rows = {(tuple(row["shape"]), row["grid"]) for row in data["rows"] if row["contender"].startswith("kanpde")}
+    assert kan_rows == {((2, 3, 1), 4), ((2, 2, 2, 1), 3)}
+    derived = data["derived"]
+    assert derived["jet_vs_autograd"]["[2,10,1] G=10"] is None  # protocol shapes not run: no ratio
+    assert derived["targets"][0]["met"] is None
+
+
+@pytest.mark.parametrize("shapes", ["2,10,1", "2,x,1:10", "2:10", "2,10,1:0", ";"])
+def test_bad_shapes_option_is_a_one_line_error(tmp_path, shapes, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_bench().parse_args(["--shapes", shapes, "--json", str(tmp_path / "b.json")])
+    assert exit_info.value.code == 2
+    assert "--shapes" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_unimportable_pykan_is_skipped_once(tmp_path):

@@ -20,7 +20,10 @@ from scipy.interpolate import BSpline
 
 from kanpde import splines
 from kanpde.autodiff import autograd_jet
+from kanpde.jet import Jet, num_terms
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP
+from kanpde.nets.base import silu_derivatives
+from kanpde.nets.kan import _LayerJet
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 DTYPE = torch.float64
@@ -233,6 +236,58 @@ def test_jet_coords_and_parameter_gradients():
             loss_ref = (reference.laplacian**2).mean() + (reference.grad**2).mean()
             for g, g_ref in zip(torch.autograd.grad(loss, params), torch.autograd.grad(loss_ref, params)):
                 assert_close(g, g_ref, JET_TOL)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_kan_parameter_gradients_through_jets_match_autograd(mode):
+    """Training through the jets (hand-written backward of every layer) gives nested autograd's
+    parameter gradients, for a deeper KAN with points inside and outside the grid."""
+    model = make_kan([2, 3, 2, 2], grid=4, order=3, seed=21, coef_scale=0.5)
+    x = torch.cat([uniform_points(10, -1.0, 1.0, seed=21), uniform_points(5, 1.0, 2.0, seed=22)])
+    weights = torch.randn(num_terms(mode, 2), 2, generator=torch.Generator().manual_seed(23), dtype=DTYPE)
+    params = list(model.parameters())
+    closed = torch.autograd.grad(((model.jet(x, mode).stack * weights) ** 2).sum(), params)
+    reference = torch.autograd.grad(((autograd_jet(model, x, mode).stack * weights) ** 2).sum(), params)
+    for g, g_ref in zip(closed, reference):
+        assert_close(g, g_ref, JET_TOL)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("order, n_out, seeded", [(3, 1, False), (3, 3, False), (2, 2, True), (1, 1, False),
+                                                  (0, 2, True)])
+def test_kan_layer_jet_backward_passes_gradcheck(mode, order, n_out, seeded):
+    """The closed-form backward of one KAN layer's jet, w.r.t. the input jet (any values of its
+    derivative terms, or a seed), the cell table and w_b, against finite differences, with
+    inputs inside and outside the knots."""
+    layer = make_kan([2, n_out], grid=3, order=order, seed=order + n_out, coef_scale=0.5).layers[0]
+    generator = torch.Generator().manual_seed(31 + order)
+    x = torch.cat([uniform_points(4, -1.0, 1.0, seed=order), uniform_points(2, 1.3, 2.0, seed=order + 1)])
+    scale = torch.tensor([0.5, 2.0], dtype=DTYPE) if seeded else None
+    stack = Jet.seed(x, mode, scale=scale).stack if seeded else torch.cat(
+        [x[:, None], torch.randn(len(x), num_terms(mode, 2) - 1, 2, generator=generator, dtype=DTYPE)], dim=1)
+
+    def layer_jet(stack, table, base_weight):
+        return _LayerJet.apply(stack, table, base_weight, Jet(stack, 2, mode, seed_scale=scale), layer)
+
+    inputs = (stack.requires_grad_(), layer._cell_table().detach().requires_grad_(),
+              layer.base_weight.detach().clone().requires_grad_())
+    assert torch.autograd.gradcheck(layer_jet, inputs, eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+def test_silu_derivatives_match_autograd():
+    v = torch.linspace(-8, 8, 201, dtype=DTYPE, requires_grad=True)
+    graph = [torch.nn.functional.silu(v)]
+    for _ in range(3):
+        graph.append(torch.autograd.grad(graph[-1].sum(), v, create_graph=True)[0])
+    expected = [part.detach() for part in graph]
+    for highest in (1, 2, 3):
+        derivatives = silu_derivatives(v.detach(), highest)
+        assert len(derivatives) == highest + 1
+        for got, want in zip(derivatives, expected):
+            assert_close(got, want, KEEP_TOL)
+    stacked = torch.empty(4, 201, dtype=DTYPE)
+    silu_derivatives(v.detach(), 3, out=stacked.unbind(0))  # written in place, e.g. into one stacked tensor
+    assert_close(stacked, torch.stack(expected), KEEP_TOL)
 
 
 # the KAN layer is the documented formula ----------------------------------------------------------

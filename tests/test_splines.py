@@ -234,6 +234,21 @@ def test_uniform_path_property(order, grid, lo, width, seed):
         assert_close(a, b, tol=1e-11)
 
 
+@pytest.mark.parametrize("kind", ["uniform", "random"])
+def test_locate_gives_the_cell_and_the_offset_from_its_knot(kind):
+    """locate = find_cells plus s = x − t_c; on a uniform grid from one division (not a knot lookup)."""
+    knots = make_knots(kind, n=3, grid=6, order=3, seed=50)
+    x = torch.cat([points_around(knots, 400, seed=51, margin=0.5), knots[:, 1:-1].T])  # also on the knots
+    uniform = kind == "uniform"
+    cell, inside, s = splines.locate(x, knots, uniform)
+    expected_cell, expected_inside = splines.find_cells(x, knots, uniform)
+    assert torch.equal(cell, expected_cell) and torch.equal(inside, expected_inside)
+    start = torch.gather(knots.T, 0, cell)  # t_c of every point
+    assert_close(s, x - start, tol=1e-13)
+    spacing = knots.diff(dim=1).max()
+    assert bool(((s[inside] >= -1e-12 * spacing) & (s[inside] <= spacing * (1 + 1e-12))).all())
+
+
 # grids: uniform_grid, extend_knots, interior, is_uniform, refine -------------------------------
 
 

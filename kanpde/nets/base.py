@@ -87,10 +87,29 @@ def _sin(v: torch.Tensor):
     return s, torch.cos(v), -s
 
 
-def _silu(v: torch.Tensor):
+def silu_derivatives(v: torch.Tensor, highest: int = 2,
+                     out: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """[silu(v), silu'(v), …] up to the ``highest`` derivative (1 to 3), with σ = sigmoid(v):
+    silu' = σ + silu·(1−σ), silu'' = σ(1−σ)(2 + v(1−2σ)), silu''' = σ(1−σ)(3(1−2σ) + v(1 − 6σ(1−σ))).
+    ``out``: tensors shaped like ``v`` to write the results into (e.g. slices of one stacked tensor);
+    in-place steps keep the passes over ``v`` few. Not for autograd through ``out``."""
+    out = list(out) if out is not None else [None] * (highest + 1)
     sig = torch.sigmoid(v)
-    # silu' = σ(1 + s(1−σ)),  silu'' = σ(1−σ)(2 + s(1−2σ))
-    return v * sig, sig * (1 + v * (1 - sig)), sig * (1 - sig) * (2 + v * (1 - 2 * sig))
+    rest = 1 - sig
+    silu = torch.mul(v, sig, out=out[0])
+    result = [silu, torch.addcmul(sig, silu, rest, out=out[1])]
+    if highest >= 2:
+        bump = sig * rest  # σ(1−σ)
+        slope = rest - sig  # 1 − 2σ
+        result.append(torch.mul(v, slope, out=out[2]).add_(2).mul_(bump))
+        if highest >= 3:
+            third = torch.mul(bump, -6, out=out[3]).add_(1).mul_(v).add_(slope, alpha=3)
+            result.append(third.mul_(bump))
+    return result
+
+
+def _silu(v: torch.Tensor):
+    return tuple(silu_derivatives(v, 2))
 
 
 def _softplus(v: torch.Tensor):

@@ -8,6 +8,15 @@ Only k+1 B-splines are non-zero at a point, so a layer gathers for each point th
 coefficients it needs and contracts them with the local bases (and their derivatives,
 for jets) in one batched product: the cost does not depend on the grid size G.
 Parameters per layer: n_in·n_out·(G + k + 2).
+
+Jets (training) go through :class:`_LayerJet`, an autograd function with a hand-written
+backward: a table holds per knot cell the Taylor coefficients of every edge spline (w_s and
+the factorials folded in), so one gather and k+1 fused multiply-adds give φ, φ', φ'' (and
+the third derivative, for the backward) of all edges, computed points-last so that every
+pass runs along the N points; the backward is a few products and one ``index_add_`` instead
+of the hundreds of small operators autograd would record. The plain forward (value only)
+stays ordinary differentiable torch code, so nested autograd (the reference) can
+differentiate it as often as it likes.
 """
 
 from __future__ import annotations
@@ -19,11 +28,163 @@ import torch
 from torch import nn
 
 from kanpde import splines
-from kanpde.jet import Jet
-from kanpde.nets.base import ACTIVATIONS, JetModule, Sequential, check_width
+from kanpde.jet import Jet, outer_terms, outer_terms_adjoint
+from kanpde.nets.base import JetModule, Sequential, check_width, silu_derivatives
 
-_silu = ACTIVATIONS["silu"]
-_DERIVATIVES = {"value": 0, "none": 1}  # orders of spline derivatives a jet mode needs; others 2
+
+class _LayerJet(torch.autograd.Function):
+    """The output jet stack [N, T, m] of a KAN layer from its input jet ``u``, its ``table`` and w_b.
+
+    ``table`` [k+1, m, n·(cells+1)]: entry (p, j, i·(cells+1) + c) is the Taylor coefficient
+    b_p = p!·a_p of the spline w_s·Σ_m c_m B_m of edge (i, j) on knot cell c, a polynomial
+    Σ_p a_p s^p in s = h − t_c; the entries of cell c = cells are zero (points outside the knots).
+    With e_r = s^r/r! the edge functions and their derivatives are (Taylor's formula)
+
+        φ^(d) = Σ_r b_{d+r}·e_r + w_b·silu^(d)(h),
+
+    k+1 fused multiply-adds, then the chain rule (as :meth:`Jet.edge_sum`). Everything inside works
+    points-last ([terms, channels, N] in memory): every elementwise pass then runs along the N
+    points, however few the channels; the output is a [N, T, m] view of that memory, which the
+    next layer takes as it is. Backward, in closed form: the table gets Σ_d ∂φ^(d)·e_{p−d}
+    scattered by one ``index_add_``, w_b gets Σ ∂φ^(d)·silu^(d), the input value Σ_d ∂φ^(d)·φ^(d+1),
+    and the input derivatives the adjoint of the chain rule.
+    """
+
+    @staticmethod
+    def forward(ctx, stack: torch.Tensor, table: torch.Tensor, base_weight: torch.Tensor, u: Jet,
+                layer: KANLayer) -> torch.Tensor:
+        terms = stack.permute(1, 2, 0).contiguous()  # [T, n, N]; a view when the stack came from a layer
+        h = terms[0]
+        n, points = h.shape
+        k, cells = layer.order, layer.knots.shape[1] - 1
+        cell, inside, s = (part.T for part in splines.locate(h.T, layer.knots, layer.uniform))  # [n, N]
+        # column i·(cells+1) + cell of the table for every point: cell = cells outside the knots
+        cell = cell.masked_fill_(~inside, cells).add_(torch.arange(n, device=h.device)[:, None] * (cells + 1))
+        derivatives = 1 if u.mode == "none" else 2
+        count = derivatives + 1 + ctx.needs_input_grad[0]  # orders of φ: one more for ∂/∂h
+        powers = [s][:k]  # e_1 … e_k, [n, N]
+        for r in range(2, k + 1):
+            powers.append(torch.mul(powers[-1], s).mul_(1 / r))
+        silu = h.new_empty(count, n, points)
+        silu_derivatives(h, count - 1, out=silu.unbind(0))
+        columns = cell.reshape(1, 1, -1).expand(table.shape[0], table.shape[1], -1)  # no copy
+        coefficients = torch.gather(table, 2, columns).view(k + 1, -1, n, points)  # [k+1 (p), m, n, N]
+        weight = base_weight.T[:, :, None]  # [m, n, 1]
+        direct = min(count, k + 1)  # e_0 = 1: φ^(d) starts from b_d + w_b·silu^(d)
+        if direct == count:
+            phi = torch.addcmul(coefficients[:count], silu[:, None], weight)  # [count (d), m, n, N]
+        else:
+            phi = silu[:, None] * weight
+            phi[:direct] += coefficients[:direct]
+        for r in range(1, k + 1):
+            orders = min(count, k + 1 - r)
+            phi[:orders].addcmul_(powers[r - 1], coefficients[r : r + orders])
+        ctx.save_for_backward(terms, cell, silu, phi, *powers)
+        ctx.jet, ctx.derivatives, ctx.table_shape = u, derivatives, table.shape
+        return _chain_rule(terms, phi, u, derivatives).permute(2, 0, 1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        terms, cell, silu, phi, *powers = ctx.saved_tensors
+        u, derivatives = ctx.jet, ctx.derivatives
+        grad = grad.permute(1, 2, 0).contiguous()  # [T, m, N]
+        dim, (_, n, points), m, k = u.dim, terms.shape, grad.shape[1], len(powers)
+        orders = derivatives + 1
+        # ∂loss/∂φ^(d) [orders, m, n, N], stored as the first rows of ∂loss/∂b_p (their e_0 = 1 terms)
+        per_point = phi.new_empty(max(orders, k + 1), m, n, points)
+        grad_phi = per_point[:orders]
+        grad_phi[0] = grad[0, :, None]  # value: Σ_i φ_i
+        if u.seed_scale is not None:  # first derivatives s_a φ'_a, second s_a² φ''_a
+            scale = u.seed_scale[:, None]
+            torch.mul(grad[1 : 1 + dim].transpose(0, 1), scale, out=grad_phi[1])
+            if derivatives == 2:
+                second = grad[1 + dim :]
+                second = {"trace": second[0, :, None], "diagonal": second.transpose(0, 1),
+                          "full": second[:: dim + 1].transpose(0, 1)}[u.mode]
+                torch.mul(second, scale * scale, out=grad_phi[2])
+        else:  # ∂φ' = Σ_t ∂u_t·Γ_t over first and second terms, ∂φ'' = Σ_s (∂u∂u)_s·Γ_s
+            _accumulate(grad_phi[1], terms[1:], grad[1:])
+            if derivatives == 2:
+                _accumulate(grad_phi[2], _outer(terms, dim, u.mode), grad[1 + dim :])
+        grad_stack = grad_table = grad_base = None
+        if ctx.needs_input_grad[0]:
+            grad_terms = torch.empty_like(terms)
+            torch.sum(grad_phi * phi[1:], dim=(0, 1), out=grad_terms[0])  # ∂φ^(d)/∂h = φ^(d+1)
+            if u.seed_scale is not None:  # the forward took the seed's derivatives as the constants they are
+                grad_terms[1:] = 0
+            else:
+                _transpose_accumulate(grad_terms[1:], grad[1:], phi[1])  # Γ_t·φ' for first and second terms
+                if derivatives == 2:  # Γ_s·φ'' through the products of first derivatives
+                    curvature = torch.empty_like(terms[1 + dim :])
+                    _transpose_accumulate(curvature, grad[1 + dim :], phi[2])
+                    grad_terms[1 : 1 + dim] += outer_terms_adjoint(curvature, terms[1 : 1 + dim], u.mode, axis=0)
+            grad_stack = grad_terms.permute(2, 0, 1)
+        if ctx.needs_input_grad[2]:
+            grad_base = (grad_phi * silu[:orders, None]).sum((0, 3)).T
+        if ctx.needs_input_grad[1]:  # ∂loss/∂b_p = Σ_d ∂φ^(d)·e_{p−d}, per point, then summed per cell
+            per_point[orders:] = 0
+            for p in range(k, 0, -1):  # in place, from the top: row p reads the rows below it only
+                for d in range(min(p, orders)):
+                    per_point[p].addcmul_(powers[p - d - 1], per_point[d])
+            grad_table = phi.new_zeros(ctx.table_shape).index_add_(
+                2, cell.reshape(-1), per_point[: k + 1].reshape(k + 1, m, -1))
+        return grad_stack, grad_table, grad_base, None, None
+
+
+def _outer(terms: torch.Tensor, dim: int, mode: str) -> torch.Tensor:
+    """:func:`outer_terms` of the first derivatives in points-last layout: [S, n, N]."""
+    first = terms[1 : 1 + dim]
+    return outer_terms(first, first, mode, axis=0)
+
+
+def _accumulate(out: torch.Tensor, factors: torch.Tensor, weights: torch.Tensor) -> None:
+    """out[j, i, N] = Σ_t factors[t, i, N]·weights[t, j, N] (``out`` [m, n, N])."""
+    torch.mul(factors[0], weights[0, :, None], out=out)
+    for t in range(1, factors.shape[0]):
+        out.addcmul_(factors[t], weights[t, :, None])
+
+
+def _transpose_accumulate(out: torch.Tensor, weights: torch.Tensor, phi: torch.Tensor) -> None:
+    """out[t, i, N] (+)= Σ_j weights[t, j, N]·phi[j, i, N] (``out`` [T', n, N], ``phi`` [m, n, N])."""
+    torch.mul(weights[:, 0, None], phi[0], out=out)
+    for j in range(1, phi.shape[0]):
+        out.addcmul_(weights[:, j, None], phi[j])
+
+
+def _chain_rule(terms: torch.Tensor, phi: torch.Tensor, u: Jet, derivatives: int) -> torch.Tensor:
+    """The output terms [T, m, N] of y_j = Σ_i φ_ji(u_i) from the input terms [T, n, N] and
+    φ^(d) [d, m, n, N], points-last (the chain rule of :meth:`Jet.edge_sum`)."""
+    dim, m, points = u.dim, phi.shape[1], phi.shape[3]
+    out = phi.new_empty(terms.shape[0], m, points)
+    torch.sum(phi[0], dim=1, out=out[0])
+    if u.seed_scale is not None:  # ∂u_i/∂x_a = s_a δ_ia and ∂²u = 0: the edges' own derivatives
+        scale = u.seed_scale[:, None]
+        torch.mul(phi[1], scale, out=out[1 : 1 + dim].transpose(0, 1))
+        if derivatives == 2:
+            curvature = phi[2] * (scale * scale)  # [m, D, N]
+            if u.mode == "trace":
+                torch.sum(curvature, dim=1, out=out[1 + dim])
+            elif u.mode == "diagonal":
+                out[1 + dim :] = curvature.transpose(0, 1)
+            else:
+                out[1 + dim :] = 0
+                out[1 + dim :: dim + 1] = curvature.transpose(0, 1)
+        return out
+    linear = out[1:]  # φ'·∂u and φ'·∂²u
+    _product_sum(linear, terms[1:], phi[1])
+    if derivatives == 2:  # + φ''·∂u∂u
+        linear[dim:] += _product_sum(torch.empty_like(linear[dim:]), _outer(terms, dim, u.mode), phi[2])
+    return out
+
+
+def _product_sum(out: torch.Tensor, factors: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """out[t, j, N] = Σ_i factors[t, i, N]·phi[j, i, N] (``factors`` [T', n, N], ``phi`` [m, n, N])."""
+    if phi.shape[0] == 1:  # one output: a product and a sum over i
+        return torch.sum(factors * phi, dim=1, keepdim=True, out=out)
+    torch.mul(factors[:, None, 0], phi[:, 0], out=out)
+    for i in range(1, phi.shape[1]):
+        out.addcmul_(factors[:, None, i], phi[:, i])
+    return out
 
 
 def _positive_int(value, name: str) -> int:
@@ -62,15 +223,30 @@ class KANLayer(JetModule):
         self.uniform = splines.is_uniform(self.knots)
         self.cell_basis = splines.cell_polynomials(self.knots, self.order)
 
+    def _cell_coefficients(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """[n, cells, k+1 (p), out]: on every knot cell c the spline Σ_m coefficients[i,m,j] B_m as a
+        polynomial Σ_p a_p s^p in s = h − t_c (``coefficients`` [n, G+k, out])."""
+        k = self.order
+        padded = nn.functional.pad(coefficients, (0, 0, k, k))  # zero rows for bases that do not exist
+        windows = padded.unfold(1, k + 1, 1)  # [n, cells, out, k+1 (r)]: the bases alive on each cell
+        return torch.einsum("icrp,icjr->icpj", self.cell_basis, windows)
+
+    def _cell_table(self) -> torch.Tensor:
+        """The table of :class:`_LayerJet`, [k+1, out, n·(cells+1)]: entry (p, j, i·(cells+1) + c) is
+        the Taylor coefficient p!·a_p of w_s·Σ_m c_m B_m = Σ_p a_p s^p of edge (i, j) on knot cell c;
+        a zero cell per input for points outside the knots."""
+        polynomial = self._cell_coefficients(self.spline_weight[:, None, :] * self.coef)  # [n, cells, p, out]
+        factorials = polynomial.new_tensor([math.factorial(p) for p in range(self.order + 1)])
+        taylor = (polynomial * factorials[:, None]).permute(2, 3, 0, 1)  # [p, out, n, cells]
+        return nn.functional.pad(taylor, (0, 1)).flatten(2)  # the outside cell
+
     def _edge_polynomials(self, coefficients: torch.Tensor, h: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """For every point and input, its knot cell's polynomial Σ_p a_p s^p in s = h − t_c,
         for all outputs: ([a_0, …, a_k] each [N, n, out], s [N, n, 1]). Points outside the
         knots get the zero polynomial."""
         k = self.order
         cell, inside = splines.find_cells(h, self.knots, self.uniform)
-        padded = nn.functional.pad(coefficients, (0, 0, k, k))  # zero rows for bases that do not exist
-        windows = padded.unfold(1, k + 1, 1)  # [n, cells, out, k+1 (r)]: the bases alive on each cell
-        table = torch.einsum("icrp,icjr->picj", self.cell_basis, windows)  # [k+1 (p), n, cells, out]
+        table = self._cell_coefficients(coefficients).permute(2, 0, 1, 3)  # [k+1 (p), n, cells, out]
         n, cells = table.shape[1:3]
         table = nn.functional.pad(table.reshape(k + 1, n * cells, -1), (0, 0, 0, 1))  # last row: zero
         offsets = torch.arange(n, device=h.device)
@@ -79,14 +255,14 @@ class KANLayer(JetModule):
         return list(table[:, rows].unbind(0)), (h - start)[..., None]
 
     def jet_forward(self, u: Jet) -> Jet:
+        if u.mode != "value":  # closed-form jets with a hand-written backward
+            return u._like(_LayerJet.apply(u.stack, self._cell_table(), self.base_weight, u, self))
+        # the plain forward: ordinary torch code, differentiable to any order for nested autograd
         h = u.value
-        derivatives = _DERIVATIVES.get(u.mode, 2)
         polynomial, s = self._edge_polynomials(self.spline_weight[:, None, :] * self.coef, h)
-        spline = splines.horner(polynomial, s, derivatives)  # spline part of φ^(d), [N, n, out] each
-        silu = _silu(h)
-        # φ^(d)_ji(h_i) = w_b·silu^(d)(h_i) + (w_s Σ_m c_m B_m)^(d)(h_i)
-        phi = [torch.addcmul(part, silu[d][..., None], self.base_weight) for d, part in enumerate(spline)]
-        return u.edge_sum(phi)
+        (spline,) = splines.horner(polynomial, s, 0)  # w_s Σ_m c_m B_m(h_i), [N, n, out]
+        # φ_ji(h_i) = w_b·silu(h_i) + w_s Σ_m c_m B_m(h_i)
+        return u.edge_sum([torch.addcmul(spline, nn.functional.silu(h)[..., None], self.base_weight)])
 
     def edge_splines(self, h: torch.Tensor) -> torch.Tensor:
         """Σ_m c[i,m,j] B_m(h_i) for every edge, without w_s: [N, n_in, n_out]."""
