@@ -3,6 +3,7 @@
 
     python scripts/reproduce_tables.py --table allen_cahn|darcy --budget tiny|quick|full
                                        [--out DIR] [--seeds N] [--device auto|cpu|cuda] [--threads N]
+                                       [--workers K]
 
 Each row of the poster's table is trained (by :func:`kanpde.compare.compare`: same problem, same
 points, model seeds 0..N−1) and printed beside the published relative L2 error and time. Writes
@@ -150,8 +151,9 @@ def _seconds(value: float | None) -> str:
 
 
 def reproduce(table: str, budget: str, out: str | os.PathLike | None = None, seeds: int | None = None,
-              device: str | None = None, quiet: bool = True, command: str = "") -> dict:
-    """Train a table's rows under a budget; returns the report (also written to OUT/reproduced.{md,json})."""
+              device: str | None = None, quiet: bool = True, command: str = "", workers: int = 1) -> dict:
+    """Train a table's rows under a budget; returns the report (also written to OUT/reproduced.{md,json}).
+    ``workers`` > 1 trains that many rows/seeds at a time in separate processes (same numbers)."""
     spec, plan = TABLES[table], BUDGETS[budget][table]
     seeds = plan["seeds"] if seeds is None else seeds
     out = Path(out) if out is not None else Path("runs") / "tables" / f"{table}-{budget}"
@@ -160,7 +162,8 @@ def reproduce(table: str, budget: str, out: str | os.PathLike | None = None, see
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
     result = compare(config, [row.label for row in rows], seeds, out,
-                     {row.label: row_overrides(row, plan) for row in rows}, quiet=quiet, device=device, force=True)
+                     {row.label: row_overrides(row, plan) for row in rows}, quiet=quiet, device=device, force=True,
+                     workers=workers)
     wall = time.perf_counter() - started
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
     ours = {r["model"]: r for r in result["rows"]}
@@ -175,7 +178,7 @@ def reproduce(table: str, budget: str, out: str | os.PathLike | None = None, see
             "device": r["device"], "note": row.note, "run_dirs": r["run_dirs"],
         })
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-               "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+               "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "workers": workers,
                "torch": torch.__version__, "python": platform.python_version(),
                "load_average_before": load_before, "load_average_after": load_after}
     report = {"table": table, "title": spec["title"], "budget": budget, "seeds": seeds,
@@ -242,15 +245,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch intra-op threads (default 1: the same for every row, and immune to "
                              "oversubscription on a shared machine)")
     parser.add_argument("--progress", action="store_true", help="show each run's progress bar")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="train this many runs at a time in separate processes, each with "
+                             "max(1, threads // workers) threads (default 1)")
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds: must be a positive integer")
     if args.threads < 1:
         parser.error("--threads: must be a positive integer")
+    if args.workers < 1:
+        parser.error("--workers: must be a positive integer")
     torch.set_num_threads(args.threads)
     command = " ".join(["python", "scripts/reproduce_tables.py", *(sys.argv[1:] if argv is None else argv)])
     report = reproduce(args.table, args.budget, args.out, args.seeds, args.device, quiet=not args.progress,
-                       command=command)
+                       command=command, workers=args.workers)
     print(report["markdown"], end="")
     out = Path(args.out) if args.out else Path("runs") / "tables" / f"{args.table}-{args.budget}"
     print(f"\nwritten: {out / 'reproduced.md'}, {out / 'reproduced.json'} (runs, table.md, comparison.png: {out})")
