@@ -435,12 +435,8 @@ def symbolic_output_transform(problem: Problem, outputs: Sequence[sympy.Expr],
 def edge_tables(layer: KANLayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A layer's edges as numbers (float64): knots [n_in, K], per-cell polynomial coefficients
     [n_in, K−1 cells, k+1 powers, n_out] of (s − t_c)^p including w_s, and w_b [n_in, n_out]."""
-    k = layer.order
     with torch.no_grad():
-        coefficients = (layer.spline_weight[:, None, :] * layer.coef).double()
-        padded = torch.nn.functional.pad(coefficients, (0, 0, k, k))
-        windows = padded.unfold(1, k + 1, 1)  # [n, cells, out, k+1 (r)]: the bases alive on each cell
-        table = torch.einsum("icrp,icjr->icpj", layer.cell_basis.double(), windows)
+        table = layer.cell_coefficients((layer.spline_weight[:, None, :] * layer.coef).double())
     return (layer.knots.detach().double().cpu().numpy(), table.cpu().numpy(),
             layer.base_weight.detach().double().cpu().numpy())
 

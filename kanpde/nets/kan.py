@@ -223,19 +223,20 @@ class KANLayer(JetModule):
         self.uniform = splines.is_uniform(self.knots)
         self.cell_basis = splines.cell_polynomials(self.knots, self.order)
 
-    def _cell_coefficients(self, coefficients: torch.Tensor) -> torch.Tensor:
+    def cell_coefficients(self, coefficients: torch.Tensor) -> torch.Tensor:
         """[n, cells, k+1 (p), out]: on every knot cell c the spline Σ_m coefficients[i,m,j] B_m as a
-        polynomial Σ_p a_p s^p in s = h − t_c (``coefficients`` [n, G+k, out])."""
+        polynomial Σ_p a_p s^p in s = h − t_c (``coefficients`` [n, G+k, out]), computed in the
+        dtype of ``coefficients`` (symbolic export asks for float64 whatever the layer's dtype)."""
         k = self.order
         padded = nn.functional.pad(coefficients, (0, 0, k, k))  # zero rows for bases that do not exist
         windows = padded.unfold(1, k + 1, 1)  # [n, cells, out, k+1 (r)]: the bases alive on each cell
-        return torch.einsum("icrp,icjr->icpj", self.cell_basis, windows)
+        return torch.einsum("icrp,icjr->icpj", self.cell_basis.to(coefficients.dtype), windows)
 
     def _cell_table(self) -> torch.Tensor:
         """The table of :class:`_LayerJet`, [k+1, out, n·(cells+1)]: entry (p, j, i·(cells+1) + c) is
         the Taylor coefficient p!·a_p of w_s·Σ_m c_m B_m = Σ_p a_p s^p of edge (i, j) on knot cell c;
         a zero cell per input for points outside the knots."""
-        polynomial = self._cell_coefficients(self.spline_weight[:, None, :] * self.coef)  # [n, cells, p, out]
+        polynomial = self.cell_coefficients(self.spline_weight[:, None, :] * self.coef)  # [n, cells, p, out]
         factorials = polynomial.new_tensor([math.factorial(p) for p in range(self.order + 1)])
         taylor = (polynomial * factorials[:, None]).permute(2, 3, 0, 1)  # [p, out, n, cells]
         return nn.functional.pad(taylor, (0, 1)).flatten(2)  # the outside cell
@@ -246,7 +247,7 @@ class KANLayer(JetModule):
         knots get the zero polynomial."""
         k = self.order
         cell, inside = splines.find_cells(h, self.knots, self.uniform)
-        table = self._cell_coefficients(coefficients).permute(2, 0, 1, 3)  # [k+1 (p), n, cells, out]
+        table = self.cell_coefficients(coefficients).permute(2, 0, 1, 3)  # [k+1 (p), n, cells, out]
         n, cells = table.shape[1:3]
         table = nn.functional.pad(table.reshape(k + 1, n * cells, -1), (0, 0, 0, 1))  # last row: zero
         offsets = torch.arange(n, device=h.device)
