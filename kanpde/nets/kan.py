@@ -246,14 +246,12 @@ class KANLayer(JetModule):
         for all outputs: ([a_0, …, a_k] each [N, n, out], s [N, n, 1]). Points outside the
         knots get the zero polynomial."""
         k = self.order
-        cell, inside = splines.find_cells(h, self.knots, self.uniform)
+        cell, inside, s = splines.locate(h, self.knots, self.uniform)
         table = self.cell_coefficients(coefficients).permute(2, 0, 1, 3)  # [k+1 (p), n, cells, out]
         n, cells = table.shape[1:3]
         table = nn.functional.pad(table.reshape(k + 1, n * cells, -1), (0, 0, 0, 1))  # last row: zero
-        offsets = torch.arange(n, device=h.device)
-        rows = torch.where(inside, cell + offsets * cells, n * cells)
-        start = self.knots.reshape(-1)[cell + offsets * self.knots.shape[1]]
-        return list(table[:, rows].unbind(0)), (h - start)[..., None]
+        rows = torch.where(inside, cell + torch.arange(n, device=h.device) * cells, n * cells)
+        return list(table[:, rows].unbind(0)), s[..., None]
 
     def jet_forward(self, u: Jet) -> Jet:
         if u.mode != "value":  # closed-form jets with a hand-written backward
