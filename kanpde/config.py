@@ -295,6 +295,8 @@ class TrainConfig:
     max_recoveries: int = _f(integer(0, 1000), 3)
     causal_epsilon: float = _f(number("a non-negative finite number", lambda x: x >= 0), 0.0)
     causal_chunks: int = _f(integer(1, 10**4), 16)
+    time_windows: int = _f(integer(1, 10**4), 1)
+    time_windows_until: int = _f(COUNT, 0)
 
 
 @dataclass(frozen=True, kw_only=True)

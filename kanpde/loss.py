@@ -60,10 +60,11 @@ def causal_mean(squared: torch.Tensor, t: torch.Tensor, t0: float, t1: float, ep
     return (torch.exp(-epsilon * earlier).detach() * means).mean()
 
 
-def loss_terms(field: Field, points: Points, causal_epsilon: float = 0.0,
-               causal_chunks: int = 16, across_ranks: SumOverRanks | None = None) -> dict[str, torch.Tensor]:
+def loss_terms(field: Field, points: Points, causal_epsilon: float = 0.0, causal_chunks: int = 16,
+               across_ranks: SumOverRanks | None = None, time_end: float | None = None) -> dict[str, torch.Tensor]:
     """Every loss term by name: "residual" and each soft condition's. With ``causal_epsilon`` > 0
-    (space-time problems) the residual term is the causally weighted mean. With ``across_ranks``
+    (space-time problems) the residual term is the causally weighted mean, its chunks spanning
+    [t0, ``time_end``] (default t1: the points' time window). With ``across_ranks``
     (data-parallel training on a shard of the points) each term is this rank's share: the shares
     of all ranks add up to the term on all ranks' points."""
     problem = field.problem
@@ -72,7 +73,8 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float = 0.0,
         squared = r.square().reshape(r.shape[0], -1).sum(1)
         t = points.interior[:, problem.box.time_axis]
         box = problem.box
-        terms = {"residual": causal_mean(squared, t, box.t0, box.t1, causal_epsilon, causal_chunks, across_ranks)}
+        t1 = box.t1 if time_end is None else time_end
+        terms = {"residual": causal_mean(squared, t, box.t0, t1, causal_epsilon, causal_chunks, across_ranks)}
     else:
         terms = {"residual": _mse(r, across_ranks)}
     for condition in problem.soft_conditions:

@@ -1,9 +1,11 @@
-"""Training: optimizer stages, the KAN grid schedule, evaluation, divergence recovery.
+"""Training: optimizer stages, the KAN grid schedule, time marching, evaluation, divergence recovery.
 
 One global step counter runs through the stages (e.g. Adam then L-BFGS). At scheduled
 steps KAN grids are extended (G → G') or adapted to the current points; the optimizer
-is rebuilt afterwards, since its state belongs to the old parameters. A non-finite loss
-or gradient restores the last good state and lowers the learning rate.
+is rebuilt afterwards, since its state belongs to the old parameters. With time windows
+the points of a space-time problem are confined to a growing time interval [t0, t_k]
+(time marching). A non-finite loss or gradient restores the last good state and lowers
+the learning rate.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from kanpde import distributed
 from kanpde.config import StageConfig, TrainConfig
 from kanpde.distributed import World
 from kanpde.field import Field
-from kanpde.geometry import Sampler
+from kanpde.geometry import Points, Sampler
 from kanpde.loss import loss_terms
 from kanpde.nets.kan import KAN
 
@@ -93,6 +95,7 @@ class Trainer:
         self.on_checkpoint, self.checkpoint_every = on_checkpoint, checkpoint_every
         self.progress = progress
         self.weights = self._loss_weights()
+        self._check_time_windows()
         self.history = History()
         self.step = 0  # global step: the number of optimizer steps taken
         self.recoveries = 0
@@ -118,6 +121,48 @@ class Trainer:
                                  f"{self.field.problem.name}: {', '.join(terms)}")
         return {name: float(self.config.loss_weights.get(name, 1.0)) for name in terms}
 
+    def _check_time_windows(self) -> None:
+        config, box = self.config, self.field.problem.box
+        if config.time_windows > 1 and not box.has_time:
+            raise ValueError(f"train.time_windows: time marching needs a space-time problem; "
+                             f"{self.field.problem.name} has no time coordinate")
+        if config.time_windows_until > self.total_steps:
+            raise ValueError(f"train.time_windows_until: {config.time_windows_until} is past the last step "
+                             f"({self.total_steps})")
+
+    @property
+    def time_windows_until(self) -> int:
+        """The step at which time marching ends (default: the end of the first stage)."""
+        return self.config.time_windows_until or self.config.stages[0].steps
+
+    def time_window_end(self, step: int) -> float | None:
+        """Time marching (Wight & Zhao 2020, a single network): the end t_k of the time interval
+        [t0, t_k] trained at ``step``, k = 1..K growing evenly over the steps before
+        ``time_windows_until``; None when the whole interval is trained."""
+        windows, until = self.config.time_windows, self.time_windows_until
+        if windows <= 1 or step >= until:
+            return None
+        box = self.field.problem.box
+        return box.t0 + (box.t1 - box.t0) * (step * windows // until + 1) / windows
+
+    def points(self, step: int) -> Points:
+        """The collocation points of ``step``: the sampler's draw, with times squeezed into the
+        current time window [t0, t_k] (so every window gets all the points)."""
+        points = self.sampler.sample(step)
+        end = self.time_window_end(step)
+        if end is None:
+            return points
+        box = self.field.problem.box
+        axis, fraction = box.time_axis, (end - box.t0) / (box.t1 - box.t0)
+
+        def squeeze(x: torch.Tensor) -> torch.Tensor:
+            x = x.clone()
+            x[:, axis] = box.t0 + (x[:, axis] - box.t0) * fraction
+            return x
+
+        return Points(squeeze(points.interior), squeeze(points.boundary), points.boundary_face,
+                      points.boundary_normal, points.initial)
+
     def _stage_at(self, step: int) -> tuple[int, StageConfig, int]:
         start = 0
         for index, stage in enumerate(self.config.stages):
@@ -139,8 +184,9 @@ class Trainer:
                 if index != current_stage or self.optimizer is None:
                     current_stage = index
                     self.optimizer = _make_optimizer(stage, self.field.parameters())
-                if self._change_grid():
-                    self.optimizer = _make_optimizer(stage, self.field.parameters())
+                new_window = self._new_time_window()
+                if self._change_grid() or (new_window and stage.optimizer == "lbfgs"):
+                    self.optimizer = _make_optimizer(stage, self.field.parameters())  # (L-BFGS: a new objective)
                 for group in self.optimizer.param_groups:
                     group["lr"] = stage.lr * self.lr_scale * _lr_factor(stage, in_stage)
                 row = self._one_step(stage)
@@ -157,7 +203,7 @@ class Trainer:
         if kan is None:
             return False
         changed = False
-        x = self.field.to_unit(self.sampler.sample(step).interior)
+        x = self.field.to_unit(self.points(step).interior)
         if step in config.grid_schedule and config.grid_schedule[step] != kan.grid:
             old = kan.grid
             error = kan.extend_grid(config.grid_schedule[step], x)
@@ -171,13 +217,26 @@ class Trainer:
             self._good = None  # a saved state of the old grid no longer fits
         return changed
 
-    def _closure(self, points):
+    def _new_time_window(self) -> bool:
+        """Whether a new time window starts at this step (recorded as an event)."""
+        box = self.field.problem.box
+
+        def end(step: int) -> float:
+            window_end = self.time_window_end(step)
+            return box.t1 if window_end is None else window_end
+
+        if self.config.time_windows <= 1 or (self.step > 0 and end(self.step) == end(self.step - 1)):
+            return False
+        self.history.events.append(f"step {self.step}: time window [{box.t0:g}, {end(self.step):g}]")
+        return self.step > 0
+
+    def _closure(self, points, time_end: float | None):
         across_ranks = distributed.sum_over_ranks if self.world.parallel else None
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
             terms = loss_terms(self.field, points, self.config.causal_epsilon, self.config.causal_chunks,
-                               across_ranks)
+                               across_ranks, time_end)
             loss = sum(self.weights[name] * value for name, value in terms.items())
             loss.backward()
             if across_ranks is not None:  # this rank's shares → the global loss, terms and gradient
@@ -191,10 +250,10 @@ class Trainer:
 
     def _one_step(self, stage: StageConfig) -> dict | None:
         started = time.perf_counter()
-        points = distributed.shard(self.sampler.sample(self.step), self.world)
+        points = distributed.shard(self.points(self.step), self.world)
         if self._good is None:
             self._good = self._snapshot()
-        closure = self._closure(points)
+        closure = self._closure(points, self.time_window_end(self.step))
         loss = self.optimizer.step(closure) if stage.optimizer == "lbfgs" else self._adam_step(closure)
         loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         finite = math.isfinite(loss) and all(

@@ -37,7 +37,8 @@ DEFAULTS = {
               "stages": [{"optimizer": "adam", "steps": 1000, "lr": 1e-3, "decay": "none", "decay_rate": 0.1,
                           "decay_every": 1000, "history_size": 50}],
               "grid_schedule": {}, "grid_update_every": 0, "grid_update_until": 0, "loss_weights": {},
-              "max_recoveries": 3, "causal_epsilon": 0.0, "causal_chunks": 16},
+              "max_recoveries": 3, "causal_epsilon": 0.0, "causal_chunks": 16,
+              "time_windows": 1, "time_windows_until": 0},
     "evaluate": {"every": 100, "resolution": 101},
     "output": {"dir": None, "checkpoint_every": 500, "plots": True},
 }
