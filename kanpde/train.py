@@ -184,9 +184,9 @@ class Trainer:
                 if index != current_stage or self.optimizer is None:
                     current_stage = index
                     self.optimizer = _make_optimizer(stage, self.field.parameters())
-                new_window = self._new_time_window()
-                if self._change_grid() or (new_window and stage.optimizer == "lbfgs"):
-                    self.optimizer = _make_optimizer(stage, self.field.parameters())  # (L-BFGS: a new objective)
+                new_objective = self._new_time_window() or self._new_draw()
+                if self._change_grid() or (new_objective and stage.optimizer == "lbfgs"):
+                    self.optimizer = _make_optimizer(stage, self.field.parameters())  # L-BFGS: stale curvature
                 for group in self.optimizer.param_groups:
                     group["lr"] = stage.lr * self.lr_scale * _lr_factor(stage, in_stage)
                 row = self._one_step(stage)
@@ -216,6 +216,10 @@ class Trainer:
         if changed:
             self._good = None  # a saved state of the old grid no longer fits
         return changed
+
+    def _new_draw(self) -> bool:
+        """Whether the sampler draws new points at this step (``points.resample_every``)."""
+        return self.step > 0 and self.sampler.draw_step(self.step) != self.sampler.draw_step(self.step - 1)
 
     def _new_time_window(self) -> bool:
         """Whether a new time window starts at this step (recorded as an event)."""

@@ -315,3 +315,21 @@ def test_always_non_finite_raises_divergence_error(monkeypatch):
     for name, value in field.state_dict().items():  # the last good state is kept
         assert torch.equal(value, start[name]), name
     assert issubclass(DivergenceError, RuntimeError) and kanpde.DivergenceError is DivergenceError
+
+
+def test_lbfgs_restarts_when_the_points_are_redrawn(monkeypatch):
+    """L-BFGS curvature pairs belong to one set of points: a redraw (points.resample_every) starts a fresh
+    L-BFGS; Adam keeps its moments across redraws."""
+    built = []
+    make = kanpde.train._make_optimizer
+
+    def counting(stage, parameters):
+        built.append(stage.optimizer)
+        return make(stage, parameters)
+
+    monkeypatch.setattr(kanpde.train, "_make_optimizer", counting)
+    config = train_config(stages=[{"optimizer": "adam", "steps": 7, "lr": 0.01}, {"optimizer": "lbfgs", "steps": 8}])
+    trainer = Trainer(make_field(), make_sampler(resample_every=5), config, progress=False)
+    history = trainer.run()
+    assert built == ["adam", "lbfgs", "lbfgs"]  # Adam kept through the redraw at 5; L-BFGS at 7, again at 10
+    assert all(math.isfinite(row["loss"]) for row in history.rows) and len(history.rows) == 15
