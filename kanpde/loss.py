@@ -42,11 +42,13 @@ def _mse(error: torch.Tensor, across_ranks: SumOverRanks | None = None) -> torch
 
 
 def causal_mean(squared: torch.Tensor, t: torch.Tensor, t0: float, t1: float, epsilon: float,
-                chunks: int, across_ranks: SumOverRanks | None = None) -> torch.Tensor:
+                chunks: int, across_ranks: SumOverRanks | None = None, frozen: dict | None = None) -> torch.Tensor:
     """Causally weighted mean of squared residuals (Wang, Sankaran & Perdikaris 2022, eq. 3.11):
     chunk i of the time axis has mean L_i and weight w_i = exp(−ε Σ_{k<i} L_k), without gradient,
     so later times count only once earlier ones are resolved. With ``across_ranks`` the chunk
-    means and weights are those of all ranks' points, and the result is this rank's share."""
+    means and weights are those of all ranks' points, and the result is this rank's share.
+    ``frozen`` (a dict) keeps the first weights computed with it and reuses them: an L-BFGS line
+    search needs one objective, and with a large ε the weights would change at every trial point."""
     index = ((t - t0) / (t1 - t0) * chunks).floor().long().clamp(0, chunks - 1)
     totals = squared.new_zeros(chunks).index_add(0, index, squared)
     counts = torch.bincount(index, minlength=chunks).to(squared.dtype)
@@ -56,15 +58,22 @@ def causal_mean(squared: torch.Tensor, t: torch.Tensor, t0: float, t1: float, ep
     else:
         counts = counts.clamp_min(1)
         means = global_means = totals / counts
-    earlier = torch.cat([global_means.new_zeros(1), global_means.cumsum(0)[:-1]])
-    return (torch.exp(-epsilon * earlier).detach() * means).mean()
+    weights = None if frozen is None else frozen.get("causal_weights")
+    if weights is None:
+        earlier = torch.cat([global_means.new_zeros(1), global_means.cumsum(0)[:-1]])
+        weights = torch.exp(-epsilon * earlier).detach()
+        if frozen is not None:
+            frozen["causal_weights"] = weights
+    return (weights * means).mean()
 
 
 def loss_terms(field: Field, points: Points, causal_epsilon: float = 0.0, causal_chunks: int = 16,
-               across_ranks: SumOverRanks | None = None, time_end: float | None = None) -> dict[str, torch.Tensor]:
+               across_ranks: SumOverRanks | None = None, time_end: float | None = None,
+               frozen: dict | None = None) -> dict[str, torch.Tensor]:
     """Every loss term by name: "residual" and each soft condition's. With ``causal_epsilon`` > 0
     (space-time problems) the residual term is the causally weighted mean, its chunks spanning
-    [t0, ``time_end``] (default t1: the points' time window). With ``across_ranks``
+    [t0, ``time_end``] (default t1: the points' time window), its weights kept in ``frozen`` if given
+    (see :func:`causal_mean`). With ``across_ranks``
     (data-parallel training on a shard of the points) each term is this rank's share: the shares
     of all ranks add up to the term on all ranks' points."""
     problem = field.problem
@@ -74,7 +83,8 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float = 0.0, causal
         t = points.interior[:, problem.box.time_axis]
         box = problem.box
         t1 = box.t1 if time_end is None else time_end
-        terms = {"residual": causal_mean(squared, t, box.t0, t1, causal_epsilon, causal_chunks, across_ranks)}
+        terms = {"residual": causal_mean(squared, t, box.t0, t1, causal_epsilon, causal_chunks, across_ranks,
+                                             frozen)}
     else:
         terms = {"residual": _mse(r, across_ranks)}
     for condition in problem.soft_conditions:

@@ -235,12 +235,14 @@ class Trainer:
         return self.step > 0
 
     def _closure(self, points, time_end: float | None):
+        """The loss of one step; causal weights are computed once per step (fixed in a line search)."""
         across_ranks = distributed.sum_over_ranks if self.world.parallel else None
+        frozen = {}
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
             terms = loss_terms(self.field, points, self.config.causal_epsilon, self.config.causal_chunks,
-                               across_ranks, time_end)
+                               across_ranks, time_end, frozen)
             loss = sum(self.weights[name] * value for name, value in terms.items())
             loss.backward()
             if across_ranks is not None:  # this rank's shares → the global loss, terms and gradient
@@ -258,7 +260,7 @@ class Trainer:
         if self._good is None:
             self._good = self._snapshot()
         closure = self._closure(points, self.time_window_end(self.step))
-        loss = self.optimizer.step(closure) if stage.optimizer == "lbfgs" else self._adam_step(closure)
+        loss = self._lbfgs_step(closure, stage) if stage.optimizer == "lbfgs" else self._adam_step(closure)
         loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         finite = math.isfinite(loss) and all(
             bool(torch.isfinite(p).all()) for p in self.field.parameters())
@@ -271,6 +273,18 @@ class Trainer:
         row.update({"grid": float(self.kan.grid) if self.kan else math.nan,
                     "lr": self.optimizer.param_groups[0]["lr"]})
         return row
+
+    def _lbfgs_step(self, closure, stage: StageConfig) -> torch.Tensor:
+        """One L-BFGS iteration; when its line search finds no decrease (the parameters do not move),
+        the history is dropped, so the next step starts again from a scaled gradient step."""
+        before = [p.detach().clone() for p in self.field.parameters()]
+        loss = self.optimizer.step(closure)
+        if all(torch.equal(a, p) for a, p in zip(before, self.field.parameters())):
+            self.optimizer = _make_optimizer(stage, self.field.parameters())
+            event = f"step {self.step + 1}: L-BFGS made no progress, restarted without its history"
+            if not self.history.events or not self.history.events[-1].endswith("without its history"):
+                self.history.events.append(event)
+        return loss
 
     def _adam_step(self, closure) -> torch.Tensor:
         loss = closure()

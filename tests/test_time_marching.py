@@ -77,6 +77,22 @@ def test_causal_chunks_span_the_window():
     assert float(windowed) != pytest.approx(float(over_t1), rel=1e-3)  # the chunks moved with the points
 
 
+def test_causal_weights_can_be_frozen_for_a_line_search():
+    generator = torch.Generator().manual_seed(1)
+    squared, t = torch.rand(400, generator=generator, dtype=DTYPE), torch.rand(400, generator=generator, dtype=DTYPE)
+    frozen = {}
+    first = causal_mean(squared, t, 0.0, 1.0, 2.0, 8, frozen=frozen)
+    assert float(first) == float(causal_mean(squared, t, 0.0, 1.0, 2.0, 8))
+    weights = frozen["causal_weights"]
+    assert weights[0] == 1 and bool((weights[1:] < weights[:-1]).all())  # later slices weigh less
+    moved = squared * torch.linspace(0.5, 2.0, 400, dtype=DTYPE)  # another trial point of the line search
+    index = (t * 8).floor().long()
+    means = torch.stack([moved[index == i].mean() for i in range(8)])
+    assert float(causal_mean(moved, t, 0.0, 1.0, 2.0, 8, frozen=frozen)) == pytest.approx(
+        float((weights * means).mean()), rel=1e-14)
+    assert float(causal_mean(moved, t, 0.0, 1.0, 2.0, 8)) != pytest.approx(float((weights * means).mean()), rel=1e-3)
+
+
 def test_marching_trains_the_early_window_first_then_the_whole_interval():
     trainer = heat_trainer([{"optimizer": "adam", "steps": 300, "lr": 0.02}, {"optimizer": "lbfgs", "steps": 60}],
                            time_windows=3)

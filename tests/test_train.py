@@ -333,3 +333,32 @@ def test_lbfgs_restarts_when_the_points_are_redrawn(monkeypatch):
     history = trainer.run()
     assert built == ["adam", "lbfgs", "lbfgs"]  # Adam kept through the redraw at 5; L-BFGS at 7, again at 10
     assert all(math.isfinite(row["loss"]) for row in history.rows) and len(history.rows) == 15
+
+
+def test_lbfgs_restarts_when_its_line_search_finds_no_decrease(monkeypatch):
+    """A stalled L-BFGS step (parameters unchanged) drops the history; without this a stale history
+    repeats the same failed step forever."""
+    make, built = kanpde.train._make_optimizer, []
+
+    class StallsOnce(torch.optim.LBFGS):
+        def step(self, closure):
+            if not built[1:]:  # the first L-BFGS built: its first step does not move
+                built.append("stalled")
+                return closure()
+            return super().step(closure)
+
+    def making(stage, parameters):
+        if stage.optimizer == "lbfgs":
+            optimizer = make(stage, parameters)
+            optimizer.__class__ = StallsOnce
+            built.append("lbfgs")
+            return optimizer
+        return make(stage, parameters)
+
+    monkeypatch.setattr(kanpde.train, "_make_optimizer", making)
+    config = train_config(stages=[{"optimizer": "adam", "steps": 3, "lr": 0.01}, {"optimizer": "lbfgs", "steps": 10}])
+    trainer = Trainer(make_field(), make_sampler(), config, progress=False)
+    history = trainer.run()
+    assert built == ["lbfgs", "stalled", "lbfgs"]
+    assert history.events == ["step 4: L-BFGS made no progress, restarted without its history"]
+    assert history.rows[-1]["loss"] < history.rows[4]["loss"] / 2  # the restarted L-BFGS makes progress
