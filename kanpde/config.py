@@ -202,6 +202,7 @@ def _step(v: Any, path: str) -> int:
 
 
 POSITIVE = number("a positive finite number", lambda x: x > 0)
+NON_NEGATIVE = number("a non-negative finite number", lambda x: x >= 0)
 COUNT = integer(0)
 POSITIVE_COUNT = integer(1)
 MAX_POINTS = 10**7  # per kind of point: more would not fit in memory with their jets
@@ -270,6 +271,8 @@ class StageConfig:
     decay_rate: float = _f(number("a number in (0, 1]", lambda x: 0 < x <= 1), 0.1)
     decay_every: int = _f(POSITIVE_COUNT, 1000)
     history_size: int = _f(integer(1, 10**4), 50)
+    causal_epsilon: float | None = _f(Check("a non-negative finite number, or null for train.causal_epsilon",
+                                            lambda v, p: v if v is None else NON_NEGATIVE(v, p)), None)
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -293,7 +296,7 @@ class TrainConfig:
     loss_weights: dict[str, float] = _f(mapping_of(string(), number("a non-negative finite number", lambda x: x >= 0),
                                                    "a mapping of loss-term names to weights"), {})
     max_recoveries: int = _f(integer(0, 1000), 3)
-    causal_epsilon: float = _f(number("a non-negative finite number", lambda x: x >= 0), 0.0)
+    causal_epsilon: float = _f(NON_NEGATIVE, 0.0)
     causal_chunks: int = _f(integer(1, 10**4), 16)
     time_windows: int = _f(integer(1, 10**4), 1)
     time_windows_until: int = _f(COUNT, 0)

@@ -234,14 +234,14 @@ class Trainer:
         self.history.events.append(f"step {self.step}: time window [{box.t0:g}, {end(self.step):g}]")
         return self.step > 0
 
-    def _closure(self, points, time_end: float | None):
+    def _closure(self, points, time_end: float | None, causal_epsilon: float):
         """The loss of one step; causal weights are computed once per step (fixed in a line search)."""
         across_ranks = distributed.sum_over_ranks if self.world.parallel else None
         frozen = {}
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
-            terms = loss_terms(self.field, points, self.config.causal_epsilon, self.config.causal_chunks,
+            terms = loss_terms(self.field, points, causal_epsilon, self.config.causal_chunks,
                                across_ranks, time_end, frozen)
             loss = sum(self.weights[name] * value for name, value in terms.items())
             loss.backward()
@@ -259,7 +259,8 @@ class Trainer:
         points = distributed.shard(self.points(self.step), self.world)
         if self._good is None:
             self._good = self._snapshot()
-        closure = self._closure(points, self.time_window_end(self.step))
+        epsilon = self.config.causal_epsilon if stage.causal_epsilon is None else stage.causal_epsilon
+        closure = self._closure(points, self.time_window_end(self.step), epsilon)
         loss = self._lbfgs_step(closure, stage) if stage.optimizer == "lbfgs" else self._adam_step(closure)
         loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         finite = math.isfinite(loss) and all(

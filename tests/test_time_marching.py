@@ -6,13 +6,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kanpde import Field, Sampler, Trainer
+from kanpde import Field, Initial, Sampler, Trainer
 from kanpde.config import config_from_dict
 from kanpde.loss import causal_mean, loss_terms
 from kanpde.nets import KAN
 from kanpde.problems.poisson import Poisson
 from kanpde.solver import Evaluation
 from tests.user_problem import Heat
+
+
+class HardHeat(Heat):
+    conditions = [Heat.conditions[0], Initial(Heat.conditions[1].value, hard=True)]
 
 DTYPE = torch.float64
 
@@ -91,6 +95,26 @@ def test_causal_weights_can_be_frozen_for_a_line_search():
     assert float(causal_mean(moved, t, 0.0, 1.0, 2.0, 8, frozen=frozen)) == pytest.approx(
         float((weights * means).mean()), rel=1e-14)
     assert float(causal_mean(moved, t, 0.0, 1.0, 2.0, 8)) != pytest.approx(float((weights * means).mean()), rel=1e-3)
+
+
+def test_a_stage_can_set_its_own_causal_epsilon():
+    stages = [{"optimizer": "adam", "steps": 2, "lr": 0.01},
+              {"optimizer": "lbfgs", "steps": 1, "causal_epsilon": 100.0}]
+    trainer = heat_trainer(stages, problem=HardHeat(), causal_epsilon=0.0)
+    at_stage_end = {}
+
+    def look(trainer: Trainer) -> None:
+        if trainer.step == 2:
+            points = trainer.points(2)
+            at_stage_end.update({epsilon: float(loss_terms(trainer.field, points, epsilon, 16)["residual"])
+                                 for epsilon in (0.0, 100.0)})
+
+    trainer.on_checkpoint, trainer.checkpoint_every = look, 2
+    rows = trainer.run().rows
+    assert at_stage_end[100.0] < at_stage_end[0.0] / 2  # the weights matter at this state
+    assert rows[2]["residual"] == pytest.approx(at_stage_end[100.0], rel=1e-12)
+    first = loss_terms(heat_trainer(stages, problem=HardHeat()).field, trainer.points(0))["residual"]
+    assert rows[0]["residual"] == pytest.approx(float(first), rel=1e-12)  # Adam: train.causal_epsilon (0)
 
 
 def test_marching_trains_the_early_window_first_then_the_whole_interval():
