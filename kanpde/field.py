@@ -35,6 +35,10 @@ class Field(nn.Module):
         """ξ = 2(x − lo)/(hi − lo) − 1 ∈ [-1, 1]^D."""
         return (x - self._lo) * self._scale - 1
 
+    def net_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """What the network sees at physical points ``x`` [N, D]: ξ, periodic coordinates as (cos πξ, sin πξ)."""
+        return self._inputs(Jet.seed(self.to_unit(x), "value")).value
+
     def _inputs(self, u: Jet) -> Jet:
         """The network's inputs: ξ, with each periodic coordinate replaced by (cos πξ, sin πξ)."""
         if not self.periodic_axes:
@@ -55,8 +59,7 @@ class Field(nn.Module):
         """The field's jet at physical points ``x`` [N, D], channels [outputs], with coordinate names."""
         coords = self.problem.coords
         if self.derivatives == "autograd" or mode == "value":
-            u = autograd_jet(lambda p: self.net(self._inputs(Jet.seed(self.to_unit(p), "value")).value),
-                             x, mode, coords)
+            u = autograd_jet(lambda p: self.net(self.net_inputs(p)), x, mode, coords)
         else:
             u = self.net.jet_forward(self._inputs(Jet.seed(self.to_unit(x), mode, coords, scale=self._scale)))
         return self.problem.output_transform(u, x)

@@ -203,7 +203,7 @@ class Trainer:
         if kan is None:
             return False
         changed = False
-        x = self.field.to_unit(self.points(step).interior)
+        x = self.field.net_inputs(self.points(step).interior)
         if step in config.grid_schedule and config.grid_schedule[step] != kan.grid:
             old = kan.grid
             error = kan.extend_grid(config.grid_schedule[step], x)

@@ -123,5 +123,9 @@ def test_reproduce_tables_tiny(tmp_path, table, capsys):
             assert f"{row.published:.2e}" in line
     assert (tmp_path / "reproduced.md").read_text() in printed
     assert "tiny budget" in printed and (tmp_path / "comparison.png").exists()
+    for row in rows:  # the budget's shared overrides, and its row_sets for that kind of row
+        config = load_config(tmp_path / row.label / "seed0" / "config.yaml")
+        expected = 80 if (table, row.kind) == ("darcy", "kan_lbfgs") else 64
+        assert config.points.interior == expected, row.label
     mlp = next(r for r in report["rows"] if r["label"] == "mlp")
     assert mlp["params"] == 33537  # [2,128,128,128,1]

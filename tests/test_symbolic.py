@@ -25,6 +25,7 @@ import kanpde
 from kanpde import KAN, Box, Dirichlet, Field, Problem, symbolic
 from kanpde.loss import residual
 from kanpde.problems.poisson_sin import PoissonSin
+from tests.user_problem import PeriodicHeat
 
 DTYPE = torch.float64
 TOL = 1e-10
@@ -102,7 +103,7 @@ def import_file(path):
 
 
 def adapt(field: Field, extend: int | None = None, update: bool = False) -> Field:
-    x = field.to_unit(points_in(field.problem, 300, margin=0.0, seed=3))
+    x = field.net_inputs(points_in(field.problem, 300, margin=0.0, seed=3))
     if extend:
         field.net.extend_grid(extend, x)
     if update:
@@ -116,6 +117,7 @@ CASES = {
     "hard [2,2,2,1] order 2": lambda: random_field(HardSquare(), [2, 2, 2, 1], grid=4, order=2),
     "extended [2,2,1] 4->8": lambda: adapt(random_field(PoissonSin(), [2, 2, 1], grid=4, order=3), extend=8),
     "adapted [2,2,1] update_grid": lambda: adapt(random_field(HardSquare(), [2, 2, 1], grid=5, order=2), update=True),
+    "periodic [3,2,1] 3->6": lambda: adapt(random_field(PeriodicHeat(), [3, 2, 1], grid=3, order=3), extend=6),
 }
 
 

@@ -362,3 +362,19 @@ def test_lbfgs_restarts_when_its_line_search_finds_no_decrease(monkeypatch):
     assert built == ["lbfgs", "stalled", "lbfgs"]
     assert history.events == ["step 4: L-BFGS made no progress, restarted without its history"]
     assert history.rows[-1]["loss"] < history.rows[4]["loss"] / 2  # the restarted L-BFGS makes progress
+
+
+def test_grid_extension_on_a_periodic_problem():
+    """The grid schedule feeds the network's inputs (cos πξ, sin πξ, ...), not the coordinates."""
+    from tests.user_problem import PeriodicHeat
+
+    problem = PeriodicHeat()
+    torch.manual_seed(0)
+    field = Field(KAN([3, 4, 1], grid=3).to(DTYPE), problem)
+    sampler = Sampler(problem.box, 100, 0, 20, method="sobol", seed=0, dtype=DTYPE)
+    trainer = Trainer(field, sampler, train_config(stages=[{"optimizer": "adam", "steps": 3, "lr": 0.01}],
+                                                   grid_schedule={2: 6}),
+                      progress=False)
+    history = trainer.run()
+    assert field.net.grid == 6 and history.events[0].startswith("step 2: grid 3 -> 6")
+    assert float(history.events[0].rsplit(" ", 1)[1]) < 1e-12  # nested knots: the same function

@@ -41,3 +41,17 @@ class Poisson2D(kanpde.Problem):
 
     def exact(self, x):
         return self.solution(x)
+
+
+class PeriodicHeat(kanpde.Problem):
+    """u_t = u_xx, periodic in x on [0, 2] (the network sees cos πξ, sin πξ): u* = exp(−π²t)·sin(πx)."""
+
+    box = kanpde.Box.space_time([0.0], [2.0], t0=0.0, t1=1.0, names=("x", "t"))
+    derivatives = "diagonal"
+    periodic = ("x",)
+
+    def residual(self, u, x):
+        return u.d("t") - u.d("x", "x")
+
+    def exact(self, x):
+        return torch.exp(-math.pi**2 * x[:, 1]) * torch.sin(math.pi * x[:, 0])
