@@ -1,0 +1,64 @@
+#!/usr/bin/env python
+"""Capacity probe: fit a config's network to the problem's exact or reference solution by regression.
+
+    python scripts/fit_reference.py CONFIG [--adam 3000] [--lbfgs 4000] [--set KEY=VALUE ...]
+
+The same field as the PINN (network, hard-constraint transform, periodic inputs) is trained on the
+evaluation grid's values — no PDE residual — with Adam (lr 1e-2) then L-BFGS, printing the relative L2
+error as it goes. If regression reaches an error far below the PINN's, the PINN is limited by its
+optimisation, not by what the network can represent (docs/tables.md, "Targets").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from kanpde.config import load_config
+from kanpde.solver import Evaluation, build_field, build_problem
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("config", help="a YAML config or a built-in name such as allen_cahn.yaml")
+    parser.add_argument("--adam", type=int, default=3000, help="Adam steps (lr 1e-2), default 3000")
+    parser.add_argument("--lbfgs", type=int, default=4000, help="L-BFGS steps after Adam, default 4000")
+    parser.add_argument("--every", type=int, default=500, help="print the error every this many steps")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    args = parser.parse_args(argv)
+    if min(args.adam, args.lbfgs) < 0 or args.every < 1:
+        parser.error("--adam, --lbfgs: must be non-negative; --every: positive")
+    config = load_config(args.config, args.set)
+    problem = build_problem(config.problem)
+    dtype, device = getattr(torch, config.train.dtype), torch.device("cpu")
+    field = build_field(config, problem, device)
+    grid = Evaluation.build(problem, config.evaluate.resolution, dtype, device)
+    if grid.reference is None:
+        parser.error(f"config: {problem.name} has neither an exact nor a reference solution")
+    target = grid.reference.reshape(grid.points.shape[0], -1)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = (field(grid.points) - target).square().mean()
+        loss.backward()
+        return loss
+
+    started = time.perf_counter()
+    optimizer = torch.optim.Adam(field.parameters(), lr=1e-2)
+    for step in range(1, args.adam + args.lbfgs + 1):
+        if step == args.adam + 1:
+            optimizer = torch.optim.LBFGS(field.parameters(), lr=1.0, max_iter=1, max_eval=26, history_size=50,
+                                          line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
+        loss = optimizer.step(closure)
+        if step % args.every == 0 or step == args.adam + args.lbfgs:
+            stage = "adam" if step <= args.adam else "lbfgs"
+            print(f"step {step} ({stage}): mse {float(loss):.3e}, rel. L2 {grid.metrics(field)['rel_l2']:.3e}, "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

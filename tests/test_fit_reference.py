@@ -1,0 +1,37 @@
+"""scripts/fit_reference.py: the capacity probe regresses the PINN's field onto the known solution."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fit_reference.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("fit_reference", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_regression_fits_the_exact_solution(capsys):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert _script().main(["poisson.yaml", "--adam", "40", "--lbfgs", "40", "--every", "40",
+                               "--set", "evaluate.resolution=21"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    errors = [float(e) for e in re.findall(r"rel\. L2 ([0-9.e+-]+)", capsys.readouterr().out)]
+    assert len(errors) == 2 and errors[1] < errors[0] / 3 and errors[1] < 0.05, errors
+
+
+def test_bad_arguments_exit_2():
+    with pytest.raises(SystemExit) as exit_info:
+        _script().main(["poisson.yaml", "--adam", "-1"])
+    assert exit_info.value.code == 2
