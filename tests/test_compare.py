@@ -127,5 +127,8 @@ def test_reproduce_tables_tiny(tmp_path, table, capsys):
         config = load_config(tmp_path / row.label / "seed0" / "config.yaml")
         expected = 80 if (table, row.kind) == ("darcy", "kan_lbfgs") else 64
         assert config.points.interior == expected, row.label
+        if row.extend_to is not None:  # the grid is extended when the last stage starts
+            summary = json.loads((tmp_path / row.label / "seed0" / "summary.json").read_text())
+            assert summary["grid"] == row.extend_to and summary["events"][0].startswith("step 3: grid 5 -> 10")
     mlp = next(r for r in report["rows"] if r["label"] == "mlp")
     assert mlp["params"] == 33537  # [2,128,128,128,1]
