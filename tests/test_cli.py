@@ -39,13 +39,7 @@ def no_traceback_env(monkeypatch):
     monkeypatch.delenv("KANPDE_TRACEBACK", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Small problems: one intra-op thread is faster, and much faster on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 
 def kanpde_process(*args: str, cwd: Path) -> subprocess.Popen:

@@ -22,13 +22,7 @@ JET_TOL = 1e-10
 EXACT_TOL = 1e-14
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscription on a small machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -18,15 +18,11 @@ from tests.user_problem import Heat
 class HardHeat(Heat):
     conditions = [Heat.conditions[0], Initial(Heat.conditions[1].value, hard=True)]
 
+
 DTYPE = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 
 def heat_trainer(stages, problem=None, interior: int = 200, **train) -> Trainer:
