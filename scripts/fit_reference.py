@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         loss = optimizer.step(closure)
         if step % args.every == 0 or step == args.adam + args.lbfgs:
             stage = "adam" if step <= args.adam else "lbfgs"
-            print(f"step {step} ({stage}): mse {float(loss):.3e}, rel. L2 {grid.metrics(field)['rel_l2']:.3e}, "
+            error = grid.metrics(field)["rel_l2"]
+            print(f"step {step} ({stage}): mse {float(loss.detach()):.3e}, rel. L2 {error:.3e}, "
                   f"{time.perf_counter() - started:.0f} s", flush=True)
     return 0
 
