@@ -181,12 +181,12 @@ class Trainer:
         try:
             while self.step < self.total_steps:
                 index, stage, in_stage = self._stage_at(self.step)
-                if index != current_stage or self.optimizer is None:
-                    current_stage = index
+                new_stage = index != current_stage or self.optimizer is None
+                current_stage = index
+                new_grid = self._change_grid()  # the old optimizer state belongs to the old parameters
+                new_objective = self._new_time_window() or self._new_draw()  # L-BFGS: stale curvature
+                if new_stage or new_grid or (new_objective and stage.optimizer == "lbfgs"):
                     self.optimizer = _make_optimizer(stage, self.field.parameters())
-                new_objective = self._new_time_window() or self._new_draw()
-                if self._change_grid() or (new_objective and stage.optimizer == "lbfgs"):
-                    self.optimizer = _make_optimizer(stage, self.field.parameters())  # L-BFGS: stale curvature
                 for group in self.optimizer.param_groups:
                     group["lr"] = stage.lr * self.lr_scale * _lr_factor(stage, in_stage)
                 row = self._one_step(stage)

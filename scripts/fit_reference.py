@@ -17,8 +17,9 @@ import time
 
 import torch
 
-from kanpde.config import load_config
+from kanpde.config import StageConfig, load_config
 from kanpde.solver import Evaluation, build_field, build_problem
+from kanpde.train import _make_optimizer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,11 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         return loss
 
     started = time.perf_counter()
-    optimizer = torch.optim.Adam(field.parameters(), lr=1e-2)
+    optimizer = _make_optimizer(StageConfig(optimizer="adam", steps=max(args.adam, 1), lr=1e-2), field.parameters())
     for step in range(1, args.adam + args.lbfgs + 1):
-        if step == args.adam + 1:
-            optimizer = torch.optim.LBFGS(field.parameters(), lr=1.0, max_iter=1, max_eval=26, history_size=50,
-                                          line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
+        if step == args.adam + 1:  # the trainer's L-BFGS: one iteration per step, strong Wolfe line search
+            optimizer = _make_optimizer(StageConfig(optimizer="lbfgs", steps=args.lbfgs), field.parameters())
         loss = optimizer.step(closure)
         if step % args.every == 0 or step == args.adam + args.lbfgs:
             stage = "adam" if step <= args.adam else "lbfgs"
