@@ -22,9 +22,9 @@ from typing import Any, NoReturn
 import yaml
 
 __all__ = [
-    "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "PointsConfig", "StageConfig", "TrainConfig",
-    "EvaluateConfig", "OutputConfig", "Config", "load_config", "config_from_dict", "config_to_dict", "dump_config",
-    "apply_overrides",
+    "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "PointsConfig", "StagePointsConfig", "StageConfig",
+    "TrainConfig", "EvaluateConfig", "OutputConfig", "Config", "load_config", "config_from_dict", "config_to_dict",
+    "dump_config", "apply_overrides",
 ]
 
 BUILTIN_DIR = Path(__file__).parent / "problems"  # built-in configs; read at call time (tests monkeypatch it)
@@ -203,6 +203,20 @@ def _step(v: Any, path: str) -> int:
 
 POSITIVE = number("a positive finite number", lambda x: x > 0)
 NON_NEGATIVE = number("a non-negative finite number", lambda x: x >= 0)
+
+
+def _causal_epsilon(what: str) -> Check:
+    """Causal weighting's ε: a non-negative number, or "auto" (rescaled at every step, see kanpde.loss)."""
+
+    def fn(v: Any, path: str) -> float | str:
+        if v == "auto":
+            return v
+        try:
+            return NON_NEGATIVE(v, path)
+        except ConfigError:
+            _fail(path, what, v)
+
+    return Check(what, fn)
 COUNT = integer(0)
 POSITIVE_COUNT = integer(1)
 MAX_POINTS = 10**7  # per kind of point: more would not fit in memory with their jets
@@ -257,6 +271,27 @@ class PointsConfig:
     resample_every: int = _f(COUNT, 0)
 
 
+def nullable(check: Check) -> Check:
+    """``check``, or null (meaning: inherit the value from elsewhere)."""
+    what = check.what if "null" in check.what else check.what + " or null"
+    return Check(what, lambda v, path: None if v is None else check(v, path), check.schema)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StagePointsConfig:
+    """A stage's own collocation points: each key set here replaces that key of ``points``
+    (e.g. L-BFGS on more fixed points after Adam on redrawn ones); null keys keep ``points``'."""
+
+    interior: int | None = _f(nullable(integer(1, MAX_POINTS)), None)
+    boundary: int | None = _f(nullable(integer(0, MAX_POINTS)), None)
+    initial: int | None = _f(nullable(integer(0, MAX_POINTS)), None)
+    resample_every: int | None = _f(nullable(COUNT), None)
+
+    def changes(self) -> dict[str, int]:
+        """The keys this stage sets."""
+        return {name: getattr(self, name) for name in _specs(type(self)) if getattr(self, name) is not None}
+
+
 DEFAULT_LR = {"adam": 1e-3, "lbfgs": 1.0}
 
 
@@ -271,8 +306,9 @@ class StageConfig:
     decay_rate: float = _f(number("a number in (0, 1]", lambda x: 0 < x <= 1), 0.1)
     decay_every: int = _f(POSITIVE_COUNT, 1000)
     history_size: int = _f(integer(1, 10**4), 50)
-    causal_epsilon: float | None = _f(Check("a non-negative finite number, or null for train.causal_epsilon",
-                                            lambda v, p: v if v is None else NON_NEGATIVE(v, p)), None)
+    causal_epsilon: float | str | None = _f(nullable(_causal_epsilon(
+        "a non-negative finite number, 'auto', or null for train.causal_epsilon")), None)
+    points: StagePointsConfig | None = _f(nullable(section(StagePointsConfig)), None)
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -296,7 +332,8 @@ class TrainConfig:
     loss_weights: dict[str, float] = _f(mapping_of(string(), number("a non-negative finite number", lambda x: x >= 0),
                                                    "a mapping of loss-term names to weights"), {})
     max_recoveries: int = _f(integer(0, 1000), 3)
-    causal_epsilon: float = _f(NON_NEGATIVE, 0.0)
+    causal_epsilon: float | str = _f(_causal_epsilon("a non-negative finite number or 'auto'"), 0.0)
+    causal_min_weight: float = _f(number("a number in (0, 1)", lambda x: 0 < x < 1), 0.05)
     causal_chunks: int = _f(integer(1, 10**4), 16)
     time_windows: int = _f(integer(1, 10**4), 1)
     time_windows_until: int = _f(COUNT, 0)

@@ -587,6 +587,17 @@ class Sampler:
         """Requested counts per part ("grid" may give more)."""
         return {"interior": self.n_interior, "boundary": self.n_boundary, "initial": self.n_initial}
 
+    def derive(self, name: str, **changes: int) -> Sampler:
+        """The same sampler (box, method, seed, dtype, device) with other ``interior``, ``boundary``,
+        ``initial`` or ``resample_every``; ``name`` prefixes its error messages."""
+        settings = {"interior": self.n_interior, "boundary": self.n_boundary, "initial": self.n_initial,
+                    "resample_every": self.resample_every}
+        unknown = set(changes) - set(settings)
+        if unknown:
+            raise ValueError(f"{name}: unknown setting {sorted(unknown)[0]!r}; allowed: {', '.join(settings)}")
+        return Sampler(self.box, **{**settings, **changes}, method=self.method, seed=self.seed,
+                       dtype=self.dtype, device=self.device, name=name)
+
     def draw_step(self, step: int) -> int:
         """The step whose draw is in use at ``step``."""
         step = _check_count(step, "step")

@@ -41,14 +41,19 @@ def _mse(error: torch.Tensor, across_ranks: SumOverRanks | None = None) -> torch
     return error.square().mean() if error.numel() else error.new_zeros(())
 
 
-def causal_mean(squared: torch.Tensor, t: torch.Tensor, t0: float, t1: float, epsilon: float,
-                chunks: int, across_ranks: SumOverRanks | None = None, frozen: dict | None = None) -> torch.Tensor:
+def causal_mean(squared: torch.Tensor, t: torch.Tensor, t0: float, t1: float, epsilon: float | str,
+                chunks: int, across_ranks: SumOverRanks | None = None, frozen: dict | None = None,
+                min_weight: float = 0.05) -> torch.Tensor:
     """Causally weighted mean of squared residuals (Wang, Sankaran & Perdikaris 2022, eq. 3.11):
     chunk i of the time axis has mean L_i and weight w_i = exp(−ε Σ_{k<i} L_k), without gradient,
     so later times count only once earlier ones are resolved. With ``across_ranks`` the chunk
     means and weights are those of all ranks' points, and the result is this rank's share.
     ``frozen`` (a dict) keeps the first weights computed with it and reuses them: an L-BFGS line
-    search needs one objective, and with a large ε the weights would change at every trial point."""
+    search needs one objective, and with a large ε the weights would change at every trial point.
+
+    ``epsilon="auto"`` rescales ε at every step to the losses, ε = −ln(min_weight) / Σ_{k<last} L_k,
+    so the last chunk's weight is ``min_weight``: a fixed ε leaves every weight ≈ 1 once the losses
+    are small, or starves the late chunks while they are large (docs/tables.md, "Targets")."""
     index = ((t - t0) / (t1 - t0) * chunks).floor().long().clamp(0, chunks - 1)
     totals = squared.new_zeros(chunks).index_add(0, index, squared)
     counts = torch.bincount(index, minlength=chunks).to(squared.dtype)
@@ -60,31 +65,34 @@ def causal_mean(squared: torch.Tensor, t: torch.Tensor, t0: float, t1: float, ep
         means = global_means = totals / counts
     weights = None if frozen is None else frozen.get("causal_weights")
     if weights is None:
-        earlier = torch.cat([global_means.new_zeros(1), global_means.cumsum(0)[:-1]])
-        weights = torch.exp(-epsilon * earlier).detach()
+        earlier = torch.cat([global_means.new_zeros(1), global_means.cumsum(0)[:-1]]).detach()
+        if epsilon == "auto":  # w_i = min_weight^(Σ_{k<i} L_k / Σ_{k<last} L_k)
+            weights = torch.pow(min_weight, earlier / earlier[-1]) if earlier[-1] > 0 else torch.ones_like(earlier)
+        else:
+            weights = torch.exp(-epsilon * earlier)
         if frozen is not None:
             frozen["causal_weights"] = weights
     return (weights * means).mean()
 
 
-def loss_terms(field: Field, points: Points, causal_epsilon: float = 0.0, causal_chunks: int = 16,
+def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, causal_chunks: int = 16,
                across_ranks: SumOverRanks | None = None, time_end: float | None = None,
-               frozen: dict | None = None) -> dict[str, torch.Tensor]:
-    """Every loss term by name: "residual" and each soft condition's. With ``causal_epsilon`` > 0
-    (space-time problems) the residual term is the causally weighted mean, its chunks spanning
+               frozen: dict | None = None, causal_min_weight: float = 0.05) -> dict[str, torch.Tensor]:
+    """Every loss term by name: "residual" and each soft condition's. With ``causal_epsilon`` > 0 or
+    "auto" (space-time problems) the residual term is the causally weighted mean, its chunks spanning
     [t0, ``time_end``] (default t1: the points' time window), its weights kept in ``frozen`` if given
     (see :func:`causal_mean`). With ``across_ranks``
     (data-parallel training on a shard of the points) each term is this rank's share: the shares
     of all ranks add up to the term on all ranks' points."""
     problem = field.problem
     r = residual(field, points.interior)
-    if causal_epsilon > 0 and problem.box.has_time:
+    if (causal_epsilon == "auto" or causal_epsilon > 0) and problem.box.has_time:
         squared = r.square().reshape(r.shape[0], -1).sum(1)
         t = points.interior[:, problem.box.time_axis]
         box = problem.box
         t1 = box.t1 if time_end is None else time_end
         terms = {"residual": causal_mean(squared, t, box.t0, t1, causal_epsilon, causal_chunks, across_ranks,
-                                             frozen)}
+                                             frozen, causal_min_weight)}
     else:
         terms = {"residual": _mse(r, across_ranks)}
     for condition in problem.soft_conditions:

@@ -4,8 +4,8 @@ One global step counter runs through the stages (e.g. Adam then L-BFGS). At sche
 steps KAN grids are extended (G → G') or adapted to the current points; the optimizer
 is rebuilt afterwards, since its state belongs to the old parameters. With time windows
 the points of a space-time problem are confined to a growing time interval [t0, t_k]
-(time marching). A non-finite loss or gradient restores the last good state and lowers
-the learning rate.
+(time marching). A stage may have its own points (more of them for L-BFGS, say). A
+non-finite loss or gradient restores the last good state and lowers the learning rate.
 """
 
 from __future__ import annotations
@@ -91,6 +91,9 @@ class Trainer:
                  on_checkpoint: Callable[[Trainer], None] | None = None, checkpoint_every: int = 0,
                  progress: bool = True, world: World = distributed.SINGLE):
         self.field, self.sampler, self.config, self.world = field_, sampler, config, world
+        self.samplers = tuple(  # per stage: ``points`` with the stage's own settings, if any
+            sampler.derive(f"train.stages[{index}].points", **stage.points.changes()) if stage.points else sampler
+            for index, stage in enumerate(config.stages))
         self.evaluate, self.evaluate_every = evaluate, evaluate_every
         self.on_checkpoint, self.checkpoint_every = on_checkpoint, checkpoint_every
         self.progress = progress
@@ -145,10 +148,14 @@ class Trainer:
         box = self.field.problem.box
         return box.t0 + (box.t1 - box.t0) * (step * windows // until + 1) / windows
 
+    def sampler_at(self, step: int) -> Sampler:
+        """The sampler of the stage that ``step`` belongs to."""
+        return self.samplers[self._stage_at(step)[0]]
+
     def points(self, step: int) -> Points:
-        """The collocation points of ``step``: the sampler's draw, with times squeezed into the
+        """The collocation points of ``step``: its stage's draw, with times squeezed into the
         current time window [t0, t_k] (so every window gets all the points)."""
-        points = self.sampler.sample(step)
+        points = self.sampler_at(step).sample(step)
         end = self.time_window_end(step)
         if end is None:
             return points
@@ -218,8 +225,11 @@ class Trainer:
         return changed
 
     def _new_draw(self) -> bool:
-        """Whether the sampler draws new points at this step (``points.resample_every``)."""
-        return self.step > 0 and self.sampler.draw_step(self.step) != self.sampler.draw_step(self.step - 1)
+        """Whether new points are drawn at this step (``resample_every``; a stage's own points)."""
+        sampler, step = self.sampler_at(self.step), self.step
+        if step == 0:
+            return False
+        return sampler is not self.sampler_at(step - 1) or sampler.draw_step(step) != sampler.draw_step(step - 1)
 
     def _new_time_window(self) -> bool:
         """Whether a new time window starts at this step (recorded as an event)."""
@@ -234,7 +244,7 @@ class Trainer:
         self.history.events.append(f"step {self.step}: time window [{box.t0:g}, {end(self.step):g}]")
         return self.step > 0
 
-    def _closure(self, points, time_end: float | None, causal_epsilon: float):
+    def _closure(self, points, time_end: float | None, causal_epsilon: float | str):
         """The loss of one step; causal weights are computed once per step (fixed in a line search)."""
         across_ranks = distributed.sum_over_ranks if self.world.parallel else None
         frozen = {}
@@ -242,7 +252,7 @@ class Trainer:
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
             terms = loss_terms(self.field, points, causal_epsilon, self.config.causal_chunks,
-                               across_ranks, time_end, frozen)
+                               across_ranks, time_end, frozen, self.config.causal_min_weight)
             loss = sum(self.weights[name] * value for name, value in terms.items())
             loss.backward()
             if across_ranks is not None:  # this rank's shares → the global loss, terms and gradient

@@ -49,7 +49,7 @@ class Row:
     model: dict
     published: float | None = None
     published_seconds: float | None = None
-    kind: str = "kan"  # which budget stages it gets: "kan", "mlp" (both: Adam), "kan_lbfgs" (ours)
+    kind: str = "kan"  # which budget stages it gets: "kan", "kan_small", "mlp" (Adam), "kan_lbfgs" (ours)
     factor: int = 1  # "10× training": this many times the steps of its kind
     note: str = ""
     extend_to: int | None = None  # KAN grid extension to this size when the last stage starts
@@ -77,7 +77,8 @@ TABLES: dict[str, dict] = {
         "config": "darcy.yaml",
         "title": "Darcy flow (setup ours, BENCHMARKS.md), rel. L2 against the exact solution",
         "rows": [
-            Row("kan_10_g20", "KAN [2,10,1] G=20", {"type": "kan", "width": [2, 10, 1], "grid": 20}, 3.9e-4, 66),
+            Row("kan_10_g20", "KAN [2,10,1] G=20", {"type": "kan", "width": [2, 10, 1], "grid": 20}, 3.9e-4, 66,
+                kind="kan_small"),
             Row("kan_100_g10", "KAN [2,100,1] G=10", {"type": "kan", "width": [2, 100, 1], "grid": 10}, 4.3e-6, 107),
             Row("kan_deep_g5", "KAN [2,10,10,10,10,1] G=5",
                 {"type": "kan", "width": [2, 10, 10, 10, 10, 1], "grid": 5}, 8.5e-5, 123),
@@ -101,21 +102,21 @@ def _adam(steps: int, lr: float, decay: float | None = None) -> dict:
     return stage
 
 
-def _lbfgs(steps: int, causal_epsilon: float | None = None) -> dict:
+def _lbfgs(steps: int, causal_epsilon: float | None = None, fixed_points: int | None = None) -> dict:
     stage = {"optimizer": "lbfgs", "steps": steps}
     if causal_epsilon is not None:
         stage["causal_epsilon"] = causal_epsilon
+    if fixed_points is not None:  # the stage's own points: one fixed draw of this many
+        stage["points"] = {"interior": fixed_points, "resample_every": 0}
     return stage
 
 
 # Darcy: Adam rows redraw their points every 100 steps (the 4500-parameter KAN overfits a fixed draw of
-# 2000); L-BFGS needs one fixed set, so its rows get more points. Allen–Cahn: L-BFGS with causal ε = 1e4
-# (at losses ~1e-5 the weights of ε = 10 are all ≈ 1 and no longer order the time slices).
-DARCY_LBFGS_POINTS = {"quick": ["points.interior=4000", "points.resample_every=0"],
-                      "full": ["points.interior=8000", "points.resample_every=0"]}
-
-# Per budget and table: the seeds, config overrides shared by all rows (and per kind of row: "row_sets"),
-# and the stages of each kind.
+# 2000); the big KANs' learning rate decays to 1 %, the small one's stays (decayed, it stops short:
+# docs/tables.md); L-BFGS needs one fixed set of points, so its stage gets more of them. Allen–Cahn:
+# L-BFGS with causal ε = 1e4 (at losses ~1e-5 the weights of ε = 10 are all ≈ 1 and no longer order
+# the time slices).
+# Per budget and table: the seeds, config overrides shared by all rows, and the stages of each kind of row.
 BUDGETS: dict[str, dict[str, dict]] = {
     "tiny": {
         "allen_cahn": {"seeds": 1, "sets": ["points.interior=64", "points.boundary=16", "points.initial=16",
@@ -124,27 +125,25 @@ BUDGETS: dict[str, dict[str, dict]] = {
                        "kan_lbfgs": [_adam(3, 1e-2), _lbfgs(2, 1e4)]},
         "darcy": {"seeds": 1, "sets": ["points.interior=64", "points.boundary=16", "evaluate.every=0",
                                        "evaluate.resolution=11", "output.plots=false", "points.resample_every=2"],
-                  "row_sets": {"kan_lbfgs": ["points.interior=80", "points.resample_every=0"]},
-                  "kan": [_adam(3, 1e-2)], "mlp": [_adam(2, 1e-3)],
-                  "kan_lbfgs": [_adam(3, 1e-2), _lbfgs(2)]},
+                  "kan": [_adam(3, 1e-2, 0.01)], "kan_small": [_adam(3, 1e-2)], "mlp": [_adam(2, 1e-3)],
+                  "kan_lbfgs": [_adam(3, 1e-2, 0.01), _lbfgs(2, fixed_points=80)]},
     },
     "quick": {
         "allen_cahn": {"seeds": 1, "sets": ["evaluate.every=0", "output.plots=false"],
                        "kan": [_adam(2000, 1e-2)], "mlp": [_adam(150, 1e-3)],
                        "kan_lbfgs": [_adam(1000, 1e-2), _lbfgs(1000, 1e4)]},
         "darcy": {"seeds": 1, "sets": ["evaluate.every=0", "output.plots=false", "points.resample_every=100"],
-                  "row_sets": {"kan_lbfgs": DARCY_LBFGS_POINTS["quick"]},
-                  "kan": [_adam(1000, 1e-2, 0.01)], "mlp": [_adam(150, 1e-3)],
-                  "kan_lbfgs": [_adam(500, 1e-2, 0.01), _lbfgs(200)]},
+                  "kan": [_adam(1000, 1e-2, 0.01)], "kan_small": [_adam(1000, 1e-2)], "mlp": [_adam(150, 1e-3)],
+                  "kan_lbfgs": [_adam(500, 1e-2, 0.01), _lbfgs(200, fixed_points=4000)]},
     },
     "full": {
         "allen_cahn": {"seeds": 3, "sets": ["evaluate.every=1000"],
                        "kan": [_adam(50000, 1e-2, 0.01)], "mlp": [_adam(20000, 1e-3, 0.1)],
                        "kan_lbfgs": [_adam(20000, 1e-2, 0.1), _lbfgs(10000, 1e4)]},
         "darcy": {"seeds": 3, "sets": ["evaluate.every=1000", "points.resample_every=100"],
-                  "row_sets": {"kan_lbfgs": DARCY_LBFGS_POINTS["full"]},
-                  "kan": [_adam(20000, 1e-2, 0.01)], "mlp": [_adam(10000, 1e-3, 0.1)],
-                  "kan_lbfgs": [_adam(5000, 1e-2, 0.01), _lbfgs(5000)]},
+                  "kan": [_adam(20000, 1e-2, 0.01)], "kan_small": [_adam(20000, 1e-2, 0.1)],
+                  "mlp": [_adam(10000, 1e-3, 0.1)],
+                  "kan_lbfgs": [_adam(5000, 1e-2, 0.01), _lbfgs(5000, fixed_points=8000)]},
     },
 }
 
@@ -165,8 +164,7 @@ def row_overrides(row: Row, budget: dict) -> list[str]:
     extension = []
     if row.extend_to is not None:
         extension = [f"train.grid_schedule={{{sum(stage['steps'] for stage in stages[:-1])}: {row.extend_to}}}"]
-    return [*budget.get("row_sets", {}).get(row.kind, []), f"model={json.dumps(row.model)}",
-            f"train.stages={json.dumps(stages)}", *extension]
+    return [f"model={json.dumps(row.model)}", f"train.stages={json.dumps(stages)}", *extension]
 
 
 def _fmt(value: float | None, digits: str = ".2e") -> str:
@@ -198,7 +196,7 @@ def reproduce(table: str, budget: str, out: str | os.PathLike | None = None, see
     for row in rows:
         r = ours[row.label]
         report_rows.append({
-            "row": row.name, "label": row.label, "params": r["params"], "steps": r["steps"],
+            "row": row.name, "label": row.label, "kind": row.kind, "params": r["params"], "steps": r["steps"],
             "rel_l2_mean": r["rel_l2_mean"], "rel_l2_std": r["rel_l2_std"], "rel_l2": r["rel_l2"],
             "train_seconds_mean": r["train_seconds_mean"], "seconds_per_step": r["seconds_per_step"],
             "published_rel_l2": row.published, "published_seconds": row.published_seconds,
@@ -210,8 +208,7 @@ def reproduce(table: str, budget: str, out: str | os.PathLike | None = None, see
                "load_average_before": load_before, "load_average_after": load_after}
     report = {"table": table, "title": spec["title"], "budget": budget, "seeds": seeds,
               "date": datetime.date.today().isoformat(), "wall_seconds": wall, "machine": machine,
-              "stages": {kind: plan[kind] for kind in ("kan", "mlp", "kan_lbfgs")}, "sets": plan["sets"],
-              "row_sets": plan.get("row_sets", {}),
+              "stages": {row.kind: plan[row.kind] for row in rows}, "sets": plan["sets"],
               "command": command,
               "rows": report_rows, "compare": result["table_json"], "figure": result["figure"]}
     report["markdown"] = format_report(report)
@@ -230,6 +227,8 @@ def _stages_text(stages: list[dict]) -> str:
                                                  if stage.get("decay") == "exponential" else "") + ")"
         if stage.get("causal_epsilon") is not None:
             text += f" (causal ε {stage['causal_epsilon']:g})"
+        if stage.get("points"):
+            text += f" (on {stage['points']['interior']} fixed points)"
         parts.append(text)
     return " + ".join(parts)
 
@@ -245,17 +244,17 @@ def format_report(report: dict) -> str:
         error = _fmt(r["rel_l2_mean"]) + (f" ± {_fmt(r['rel_l2_std'])}" if seeds > 1 else "")
         lines.append(f"| {r['row']} | {r['params']} | {error} | {_seconds(r['train_seconds_mean'])} | {r['steps']} "
                      f"| {_fmt(r['published_rel_l2'])} | {_seconds(r['published_seconds'])} |")
-    stages = report["stages"]
     load = machine.get("load_average_before")
+    kinds = {}  # kind of row -> the names of its rows (10× rows: 10× the steps)
+    for r in report["rows"]:
+        kinds.setdefault(r.get("kind", "kan"), []).append(r["row"])
     lines += [
         "",
         f"- {BUDGET_NOTES[report['budget']]}",
-        f"- Ours: {seeds} seed{'s' if seeds > 1 else ''} (model seeds 0..{seeds - 1}, one shared set of points); "
-        f"KAN rows: {_stages_text(stages['kan'])}; MLP rows: {_stages_text(stages['mlp'])}; \"10× training\": "
-        f"10× those steps; rows marked (ours): {_stages_text(stages['kan_lbfgs'])}"
-        + (f" with {', '.join(report['row_sets']['kan_lbfgs'])}" if report["row_sets"].get("kan_lbfgs") else "")
-        + ". Config: "
-        f"{TABLES[report['table']]['config']} with {', '.join(report['sets']) or 'no overrides'}.",
+        f"- Ours: {seeds} seed{'s' if seeds > 1 else ''} (model seeds 0..{seeds - 1}, one shared set of points). "
+        f"Config: {TABLES[report['table']]['config']} with {', '.join(report['sets']) or 'no overrides'}. "
+        "Stages (\"10× training\": 10× the steps):",
+        *(f"  - {' / '.join(names)}: {_stages_text(report['stages'][kind])}" for kind, names in kinds.items()),
         "- The poster's rows are Adam on a GPU with an unpublished setup (points, steps, learning rates, "
         "constraints); ours are float64 on "
         f"{report['rows'][0]['device']} with {machine['torch_threads']} thread(s), {machine['cpu_count']} cores "

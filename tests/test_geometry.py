@@ -357,6 +357,19 @@ def test_sampler_never_resamples_with_zero() -> None:
     )
 
 
+def test_derived_sampler_changes_only_what_it_is_told() -> None:
+    box = Box.space_time([-1], [1], 0, 1)
+    s = Sampler(box, 64, 16, 8, "halton", seed=3, resample_every=10, dtype=torch.float64)
+    d = s.derive("train.stages[1].points", interior=128, resample_every=0)
+    assert d.counts == {"interior": 128, "boundary": 16, "initial": 8} and d.resample_every == 0
+    assert (d.method, d.seed, d.dtype) == ("halton", 3, torch.float64)
+    assert torch.equal(d.sample(15).boundary, s.sample(0).boundary)  # same seed, one fixed draw
+    with pytest.raises(ValueError, match=r"^train\.stages\[1\]\.points\.interior: "):
+        s.derive("train.stages[1].points", interior=-1)
+    with pytest.raises(ValueError, match=r"^x: unknown setting 'method'"):
+        s.derive("x", method="sobol")
+
+
 # ----------------------------------------------------------------------------- evaluation grid
 
 

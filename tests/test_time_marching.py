@@ -3,6 +3,8 @@ current window, causal chunks spanning the window, the events, and training on t
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -93,22 +95,23 @@ def test_causal_weights_can_be_frozen_for_a_line_search():
     assert float(causal_mean(moved, t, 0.0, 1.0, 2.0, 8)) != pytest.approx(float((weights * means).mean()), rel=1e-3)
 
 
-def test_a_stage_can_set_its_own_causal_epsilon():
+@pytest.mark.parametrize("epsilon", [100.0, "auto"])
+def test_a_stage_can_set_its_own_causal_epsilon(epsilon):
     stages = [{"optimizer": "adam", "steps": 2, "lr": 0.01},
-              {"optimizer": "lbfgs", "steps": 1, "causal_epsilon": 100.0}]
-    trainer = heat_trainer(stages, problem=HardHeat(), causal_epsilon=0.0)
+              {"optimizer": "lbfgs", "steps": 1, "causal_epsilon": epsilon}]
+    trainer = heat_trainer(stages, problem=HardHeat(), causal_epsilon=0.0, causal_min_weight=0.01)
     at_stage_end = {}
 
     def look(trainer: Trainer) -> None:
         if trainer.step == 2:
             points = trainer.points(2)
-            at_stage_end.update({epsilon: float(loss_terms(trainer.field, points, epsilon, 16)["residual"])
-                                 for epsilon in (0.0, 100.0)})
+            at_stage_end.update({e: float(loss_terms(trainer.field, points, e, 16, causal_min_weight=0.01)["residual"])
+                                 for e in (0.0, epsilon)})
 
     trainer.on_checkpoint, trainer.checkpoint_every = look, 2
     rows = trainer.run().rows
-    assert at_stage_end[100.0] < at_stage_end[0.0] / 2  # the weights matter at this state
-    assert rows[2]["residual"] == pytest.approx(at_stage_end[100.0], rel=1e-12)
+    assert at_stage_end[epsilon] < at_stage_end[0.0] / 2  # the weights matter at this state
+    assert rows[2]["residual"] == pytest.approx(at_stage_end[epsilon], rel=1e-12)
     first = loss_terms(heat_trainer(stages, problem=HardHeat()).field, trainer.points(0))["residual"]
     assert rows[0]["residual"] == pytest.approx(float(first), rel=1e-12)  # Adam: train.causal_epsilon (0)
 
@@ -139,3 +142,23 @@ def test_time_windows_need_a_time_coordinate_and_a_step_inside_the_run():
         heat_trainer(ADAM_100, problem=Poisson(), time_windows=2)
     with pytest.raises(ValueError, match=r"^train\.time_windows_until: 101 is past the last step \(100\)"):
         heat_trainer(ADAM_100, time_windows=2, time_windows_until=101)
+
+
+def test_auto_epsilon_is_the_fixed_epsilon_that_gives_the_last_slice_min_weight():
+    """ε = "auto": ε = −ln(w)/Σ_{k<last} L_k at every step, so the weights do not depend on the scale
+    of the losses (a fixed ε fades as they fall); an exactly zero residual gives weights 1, not NaN."""
+    generator = torch.Generator().manual_seed(2)
+    squared, t = torch.rand(400, generator=generator, dtype=DTYPE), torch.rand(400, generator=generator, dtype=DTYPE)
+    index = (t * 8).floor().long()
+    means = torch.stack([squared[index == i].mean() for i in range(8)])
+    epsilon = -math.log(0.01) / float(means[:-1].sum())
+    for scale in (1.0, 1e-6):
+        frozen = {}
+        auto = causal_mean(squared * scale, t, 0.0, 1.0, "auto", 8, frozen=frozen, min_weight=0.01)
+        fixed = causal_mean(squared * scale, t, 0.0, 1.0, epsilon / scale, 8)
+        assert float(auto) == pytest.approx(float(fixed), rel=1e-12)
+        assert float(frozen["causal_weights"][0]) == 1 and float(frozen["causal_weights"][-1]) == pytest.approx(0.01)
+    frozen = {}
+    assert float(causal_mean(squared * 0, t, 0.0, 1.0, "auto", 8, frozen=frozen)) == 0
+    assert torch.equal(frozen["causal_weights"], torch.ones(8, dtype=DTYPE))
+

@@ -132,16 +132,25 @@ def test_grid_schedule_extends_at_the_scheduled_steps_and_rebuilds_the_optimizer
     assert all(math.isfinite(row["loss"]) for row in history.rows)
 
 
-def test_grid_schedule_changes_the_optimizer(monkeypatch):
-    built = []
-    original = kanpde.train._make_optimizer
+@pytest.fixture
+def built_optimizers(monkeypatch) -> list[torch.optim.Optimizer]:
+    """Every optimizer the trainer builds, in order."""
+    built, make = [], kanpde.train._make_optimizer
 
-    def counting(stage, parameters):
-        optimizer = original(stage, parameters)
-        built.append(optimizer)
-        return optimizer
+    def recording(stage, parameters):
+        built.append(make(stage, parameters))
+        return built[-1]
 
-    monkeypatch.setattr(kanpde.train, "_make_optimizer", counting)
+    monkeypatch.setattr(kanpde.train, "_make_optimizer", recording)
+    return built
+
+
+def kinds(optimizers) -> list[str]:
+    return ["lbfgs" if isinstance(o, torch.optim.LBFGS) else "adam" for o in optimizers]
+
+
+def test_grid_schedule_changes_the_optimizer(built_optimizers):
+    built = built_optimizers
     config = train_config(stages=[{"optimizer": "adam", "steps": 12, "lr": 0.01}], grid_schedule={5: 10, 10: 20})
     trainer = Trainer(make_field(), make_sampler(), config, progress=False)
     trainer.run()
@@ -311,21 +320,14 @@ def test_always_non_finite_raises_divergence_error(monkeypatch):
     assert issubclass(DivergenceError, RuntimeError) and kanpde.DivergenceError is DivergenceError
 
 
-def test_lbfgs_restarts_when_the_points_are_redrawn(monkeypatch):
+def test_lbfgs_restarts_when_the_points_are_redrawn(built_optimizers):
     """L-BFGS curvature pairs belong to one set of points: a redraw (points.resample_every) starts a fresh
     L-BFGS; Adam keeps its moments across redraws."""
-    built = []
-    make = kanpde.train._make_optimizer
-
-    def counting(stage, parameters):
-        built.append(stage.optimizer)
-        return make(stage, parameters)
-
-    monkeypatch.setattr(kanpde.train, "_make_optimizer", counting)
     config = train_config(stages=[{"optimizer": "adam", "steps": 7, "lr": 0.01}, {"optimizer": "lbfgs", "steps": 8}])
     trainer = Trainer(make_field(), make_sampler(resample_every=5), config, progress=False)
     history = trainer.run()
-    assert built == ["adam", "lbfgs", "lbfgs"]  # Adam kept through the redraw at 5; L-BFGS at 7, again at 10
+    # Adam kept through the redraw at 5; L-BFGS built at 7, again at 10
+    assert kinds(built_optimizers) == ["adam", "lbfgs", "lbfgs"]
     assert all(math.isfinite(row["loss"]) for row in history.rows) and len(history.rows) == 15
 
 
@@ -372,3 +374,28 @@ def test_grid_extension_on_a_periodic_problem():
     history = trainer.run()
     assert field.net.grid == 6 and history.events[0].startswith("step 2: grid 3 -> 6")
     assert float(history.events[0].rsplit(" ", 1)[1]) < 1e-12  # nested knots: the same function
+
+
+# -- a stage's own points -----------------------------------------------------------------------------
+
+
+def test_a_stage_can_train_on_its_own_points(built_optimizers):
+    """``stages[i].points`` replaces those keys of ``points`` for that stage: "Adam on points redrawn every
+    few steps, then L-BFGS on more, fixed points" is one config; the L-BFGS starts once, on its points."""
+    config = train_config(stages=[{"optimizer": "adam", "steps": 4, "lr": 0.01},
+                                  {"optimizer": "lbfgs", "steps": 6, "points": {"interior": 300, "resample_every": 0}}])
+    trainer = Trainer(make_field(), make_sampler(resample_every=2), config, progress=False)
+    assert [trainer.points(s).interior.shape[0] for s in (0, 3, 4, 9)] == [200, 200, 300, 300]
+    assert [trainer.points(s).boundary.shape[0] for s in (0, 4)] == [40, 40]  # not set: inherited
+    assert not torch.equal(trainer.points(0).interior, trainer.points(2).interior)  # Adam: redrawn every 2 steps
+    assert torch.equal(trainer.points(4).interior, trainer.points(9).interior)  # L-BFGS: one fixed draw
+    history = trainer.run()
+    assert kinds(built_optimizers) == ["adam", "lbfgs"]
+    assert history.rows[-1]["loss"] < history.rows[4]["loss"] / 2
+
+
+def test_a_stages_points_are_checked_against_the_problem():
+    config = train_config(stages=[{"optimizer": "adam", "steps": 2},
+                                  {"optimizer": "adam", "steps": 2, "points": {"initial": 10}}])
+    with pytest.raises(ValueError, match=r"^train\.stages\[1\]\.points\.initial: .*no time axis"):
+        Trainer(make_field(), make_sampler(), config, progress=False)
