@@ -132,6 +132,14 @@ def resolve_device(device: str) -> torch.device:
 
 
 # -- evaluation ---------------------------------------------------------------------------
+def build_sampler(config: Config, problem: Problem, dtype: torch.dtype, device: torch.device) -> Sampler:
+    """The collocation points of ``config.points`` (boundary and initial points only where the box has them)."""
+    points = config.points
+    return Sampler(problem.box, points.interior, points.boundary if problem.box.space_dim else 0,
+                   points.initial if problem.box.has_time else 0, method=points.sampler,
+                   seed=config.train.seed, resample_every=points.resample_every, dtype=dtype, device=device)
+
+
 @dataclass
 class Evaluation:
     """The evaluation grid with the reference values, and the metrics of a field on it."""
@@ -238,11 +246,7 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
     dtype = getattr(torch, config.train.dtype)
     problem = problem if problem is not None else build_problem(config.problem)
     field = build_field(config, problem, torch_device)
-    points = config.points
-    sampler = Sampler(problem.box, points.interior, points.boundary if problem.box.space_dim else 0,
-                      points.initial if problem.box.has_time else 0, method=points.sampler,
-                      seed=config.train.seed, resample_every=points.resample_every, dtype=dtype,
-                      device=torch_device)
+    sampler = build_sampler(config, problem, dtype, torch_device)
     main = world.is_main  # rank 0 evaluates, shows progress and writes
     evaluation = distributed.on_main(
         lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)

@@ -23,12 +23,17 @@ def test_regression_fits_the_exact_solution(capsys):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert _script().main(["poisson.yaml", "--adam", "40", "--lbfgs", "40", "--every", "40",
-                               "--set", "evaluate.resolution=21"]) == 0
+        assert _script().main(["poisson.yaml", "--adam", "40", "--lbfgs", "40", "--every", "40", "--pinn",
+                               "--set", "evaluate.resolution=21",
+                               "--set", "train.stages=[{optimizer: lbfgs, steps: 40}]"]) == 0
     finally:
         torch.set_num_threads(threads)
-    errors = [float(e) for e in re.findall(r"rel\. L2 ([0-9.e+-]+)", capsys.readouterr().out)]
+    printed = capsys.readouterr().out
+    errors = [float(e) for e in re.findall(r"^step \d+ .*rel\. L2 ([0-9.e+-]+)", printed, re.MULTILINE)]
     assert len(errors) == 2 and errors[1] < errors[0] / 3 and errors[1] < 0.05, errors
+    assert re.search(r"^PINN loss of the fit .*: residual [0-9.e+-]+, boundary [0-9.e+-]+$", printed, re.MULTILINE)
+    pinn = [float(e) for e in re.findall(r"^PINN step \d+: rel\. L2 ([0-9.e+-]+)", printed, re.MULTILINE)]
+    assert len(pinn) == 1 and pinn[0] < errors[1], (pinn, errors)  # the PINN loss improves this fit
 
 
 def test_bad_arguments_exit_2():
