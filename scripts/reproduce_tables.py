@@ -247,7 +247,7 @@ def format_report(report: dict) -> str:
     load = machine.get("load_average_before")
     kinds = {}  # kind of row -> the names of its rows (10× rows: 10× the steps)
     for r in report["rows"]:
-        kinds.setdefault(r.get("kind", "kan"), []).append(r["row"])
+        kinds.setdefault(r["kind"], []).append(r["row"])
     lines += [
         "",
         f"- {BUDGET_NOTES[report['budget']]}",

@@ -207,7 +207,7 @@ def test_darcy_hard_and_soft_boundary():
 
 # -- configs ------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["allen_cahn", "allen_cahn_periodic", "darcy", "darcy_mlp", "allen_cahn_lbfgs",
-                                  "allen_cahn_periodic_lbfgs"])
+                                  "allen_cahn_periodic_lbfgs", "allen_cahn_periodic_target"])
 def test_builtin_configs_load_and_build(name):
     config = load_config(name)
     problem = build_problem(config.problem)
