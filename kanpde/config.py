@@ -203,6 +203,9 @@ def _step(v: Any, path: str) -> int:
 
 POSITIVE = number("a positive finite number", lambda x: x > 0)
 NON_NEGATIVE = number("a non-negative finite number", lambda x: x >= 0)
+COUNT = integer(0)
+POSITIVE_COUNT = integer(1)
+MAX_POINTS = 10**7  # per kind of point: more would not fit in memory with their jets
 
 
 def _causal_epsilon(what: str) -> Check:
@@ -217,9 +220,6 @@ def _causal_epsilon(what: str) -> Check:
             _fail(path, what, v)
 
     return Check(what, fn)
-COUNT = integer(0)
-POSITIVE_COUNT = integer(1)
-MAX_POINTS = 10**7  # per kind of point: more would not fit in memory with their jets
 
 
 def _f(check: Check, default: Any = MISSING) -> Any:
@@ -337,6 +337,10 @@ class TrainConfig:
     causal_chunks: int = _f(integer(1, 10**4), 16)
     time_windows: int = _f(integer(1, 10**4), 1)
     time_windows_until: int = _f(COUNT, 0)
+
+    def causal_epsilon_of(self, stage: StageConfig) -> float | str:
+        """The causal ε a stage trains with: its own, else ``causal_epsilon``."""
+        return self.causal_epsilon if stage.causal_epsilon is None else stage.causal_epsilon
 
 
 @dataclass(frozen=True, kw_only=True)

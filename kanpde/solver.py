@@ -113,6 +113,14 @@ def build_field(config: Config, problem: Problem, device: torch.device) -> Field
     return Field(net, problem, config.train.derivatives).to(device=device, dtype=dtype)
 
 
+def build_sampler(config: Config, problem: Problem, dtype: torch.dtype, device: torch.device) -> Sampler:
+    """The collocation points of ``config.points`` (boundary and initial points only where the box has them)."""
+    points = config.points
+    return Sampler(problem.box, points.interior, points.boundary if problem.box.space_dim else 0,
+                   points.initial if problem.box.has_time else 0, method=points.sampler,
+                   seed=config.train.seed, resample_every=points.resample_every, dtype=dtype, device=device)
+
+
 def _parameter_count(config: ModelConfig, width: list[int]) -> int:
     """Parameters the network will have, computed before allocating it."""
     pairs = list(zip(width[:-1], width[1:]))
@@ -132,14 +140,6 @@ def resolve_device(device: str) -> torch.device:
 
 
 # -- evaluation ---------------------------------------------------------------------------
-def build_sampler(config: Config, problem: Problem, dtype: torch.dtype, device: torch.device) -> Sampler:
-    """The collocation points of ``config.points`` (boundary and initial points only where the box has them)."""
-    points = config.points
-    return Sampler(problem.box, points.interior, points.boundary if problem.box.space_dim else 0,
-                   points.initial if problem.box.has_time else 0, method=points.sampler,
-                   seed=config.train.seed, resample_every=points.resample_every, dtype=dtype, device=device)
-
-
 @dataclass
 class Evaluation:
     """The evaluation grid with the reference values, and the metrics of a field on it."""

@@ -225,11 +225,10 @@ class Trainer:
         return changed
 
     def _new_draw(self) -> bool:
-        """Whether new points are drawn at this step (``resample_every``; a stage's own points)."""
-        sampler, step = self.sampler_at(self.step), self.step
-        if step == 0:
-            return False
-        return sampler is not self.sampler_at(step - 1) or sampler.draw_step(step) != sampler.draw_step(step - 1)
+        """Whether the stage's sampler draws new points at this step (``resample_every``; a new stage's
+        own points come with a new optimizer anyway)."""
+        sampler = self.sampler_at(self.step)
+        return self.step > 0 and sampler.draw_step(self.step) != sampler.draw_step(self.step - 1)
 
     def _new_time_window(self) -> bool:
         """Whether a new time window starts at this step (recorded as an event)."""
@@ -269,7 +268,7 @@ class Trainer:
         points = distributed.shard(self.points(self.step), self.world)
         if self._good is None:
             self._good = self._snapshot()
-        epsilon = self.config.causal_epsilon if stage.causal_epsilon is None else stage.causal_epsilon
+        epsilon = self.config.causal_epsilon_of(stage)
         closure = self._closure(points, self.time_window_end(self.step), epsilon)
         loss = self._lbfgs_step(closure, stage) if stage.optimizer == "lbfgs" else self._adam_step(closure)
         loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
@@ -357,7 +356,8 @@ class Trainer:
         """Everything needed to continue: parameters (grids included), optimizer, step, history."""
         return {"field": self.field.state_dict(),
                 "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
-                "stage": self._stage_at(self.step)[0], "step": self.step, "recoveries": self.recoveries,
+                # the stage the optimizer belongs to: at a stage's end, the stage just finished
+                "stage": self._stage_at(max(self.step - 1, 0))[0], "step": self.step, "recoveries": self.recoveries,
                 "lr_scale": self.lr_scale,
                 "train_seconds": self.train_seconds, "history": self.history.rows,
                 "events": self.history.events, "grid": self.kan.grid if self.kan else None}

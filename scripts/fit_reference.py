@@ -71,9 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     trainer = Trainer(field, build_sampler(config, problem, dtype, device), config.train, progress=False,
                       evaluate=evaluate, evaluate_every=args.every)
-    train, stage = config.train, config.train.stages[0]
-    epsilon = train.causal_epsilon if stage.causal_epsilon is None else stage.causal_epsilon
-    terms = loss_terms(field, trainer.points(0), epsilon, train.causal_chunks,
+    train = config.train
+    terms = loss_terms(field, trainer.points(0), train.causal_epsilon_of(train.stages[0]), train.causal_chunks,
                        causal_min_weight=train.causal_min_weight)
     print("PINN loss of the fit (first stage's causal weights): "
           + ", ".join(f"{name} {float(value.detach()):.3e}" for name, value in terms.items()), flush=True)

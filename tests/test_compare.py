@@ -100,12 +100,8 @@ def _script():
 
 @pytest.mark.parametrize("table", ["darcy", "allen_cahn"])
 def test_reproduce_tables_tiny(tmp_path, table, capsys):
-    script = _script()
-    threads = script.torch.get_num_threads()
-    try:
-        assert script.main(["--table", table, "--budget", "tiny", "--out", str(tmp_path)]) == 0
-    finally:
-        script.torch.set_num_threads(threads)
+    script = _script()  # sets 1 thread (--threads), as the module's single_thread fixture does and undoes
+    assert script.main(["--table", table, "--budget", "tiny", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     report = json.loads((tmp_path / "reproduced.json").read_text())
     rows = script.TABLES[table]["rows"]

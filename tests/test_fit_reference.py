@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/conftest.py
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fit_reference.py"
 
@@ -20,14 +21,9 @@ def _script():
 
 
 def test_regression_fits_the_exact_solution(capsys):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert _script().main(["poisson.yaml", "--adam", "40", "--lbfgs", "40", "--every", "40", "--pinn",
-                               "--set", "evaluate.resolution=21",
-                               "--set", "train.stages=[{optimizer: lbfgs, steps: 40}]"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    assert _script().main(["poisson.yaml", "--adam", "40", "--lbfgs", "40", "--every", "40", "--pinn",
+                           "--set", "evaluate.resolution=21",
+                           "--set", "train.stages=[{optimizer: lbfgs, steps: 40}]"]) == 0
     printed = capsys.readouterr().out
     errors = [float(e) for e in re.findall(r"^step \d+ .*rel\. L2 ([0-9.e+-]+)", printed, re.MULTILINE)]
     assert len(errors) == 2 and errors[1] < errors[0] / 3 and errors[1] < 0.05, errors

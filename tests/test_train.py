@@ -3,6 +3,7 @@ loss weights, evaluation, and recovery from divergence (float64, fixed seeds, a 
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -399,3 +400,20 @@ def test_a_stages_points_are_checked_against_the_problem():
                                   {"optimizer": "adam", "steps": 2, "points": {"initial": 10}}])
     with pytest.raises(ValueError, match=r"^train\.stages\[1\]\.points\.initial: .*no time axis"):
         Trainer(make_field(), make_sampler(), config, progress=False)
+
+
+def test_resuming_at_a_stage_boundary_equals_an_uninterrupted_run():
+    """A checkpoint written at a stage's end holds that stage's optimizer: on resume the next stage
+    starts a new one (with its own points), as an uninterrupted run does, and ends with the same parameters."""
+    config = train_config(stages=[{"optimizer": "adam", "steps": 4, "lr": 0.01},
+                                  {"optimizer": "lbfgs", "steps": 4, "points": {"interior": 300}}])
+    whole = Trainer(make_field(), make_sampler(), config, progress=False)
+    saved = []
+    whole.on_checkpoint, whole.checkpoint_every = (lambda t: saved.append(copy.deepcopy(t.state_dict()))), 4
+    whole.run()
+    resumed = Trainer(make_field(seed=1), make_sampler(), config, progress=False)
+    resumed.load_state_dict(saved[0])
+    assert resumed.step == 4 and resumed.optimizer is None  # Adam's state does not go into the L-BFGS
+    resumed.run()
+    for a, b in zip(whole.field.parameters(), resumed.field.parameters()):
+        assert torch.equal(a, b)
