@@ -8,7 +8,33 @@ from torch import nn
 from kanpde.autodiff import autograd_jet
 from kanpde.jet import Jet
 from kanpde.nets.base import JetModule
-from kanpde.problem import Problem
+from kanpde.problem import Problem, did_you_mean
+
+
+class SystemJet(Jet):
+    """The jet of several named fields (channels [outputs]); ``u["p"]`` or ``u.field("p")`` is one
+    field's jet, with ``.value``, ``.d(...)`` and ``.laplacian`` as for a single field."""
+
+    def __init__(self, jet: Jet, names: tuple[str, ...]):
+        super().__init__(jet.stack, jet.dim, jet.mode, jet.coords)
+        self.names = tuple(names)
+
+    def field(self, name: str) -> Jet:
+        if name not in self.names:
+            raise ValueError(f"unknown field {name!r}{did_you_mean(name, self.names)}")
+        return Jet(self.stack[:, :, self.names.index(name)], self.dim, self.mode, self.coords)
+
+    def __getitem__(self, key):
+        return self.field(key) if isinstance(key, str) else super().__getitem__(key)
+
+
+def field_jet(u: Jet, problem: Problem, field: str | None = None) -> Jet:
+    """What a residual or condition sees of the network's jet ``u`` [N, T, outputs]: the jet of
+    ``field``, of the only field (channel axis dropped), or of the whole system (:class:`SystemJet`)."""
+    if field is not None:
+        index = problem.fields.index(field)
+        return Jet(u.stack[:, :, index], u.dim, u.mode, u.coords)
+    return Jet(u.stack[:, :, 0], u.dim, u.mode, u.coords) if problem.outputs == 1 else SystemJet(u, problem.fields)
 
 
 class Field(nn.Module):
