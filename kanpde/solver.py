@@ -194,9 +194,16 @@ class Evaluation:
         value, grad = self.predict(field, gradient=with_gradient)
         error = value - self.reference
         result = {"rel_l2": float(error.norm() / self.reference.norm().clamp_min(1e-300))}
+        if error.ndim == 2:  # a system: rel_l2 is over all fields, rel_l2_<field> per field
+            for index, name in enumerate(field.problem.fields):
+                own = self.reference[:, index]
+                result[f"rel_l2_{name}"] = float(error[:, index].norm() / own.norm().clamp_min(1e-300))
         if full:
             result["max_abs_err"] = float(error.abs().max())
             result["l2_squared"] = float(error.square().mean())  # mean of (u − u*)² on the grid
+            if error.ndim == 2:
+                for index, name in enumerate(field.problem.fields):
+                    result[f"max_abs_err_{name}"] = float(error[:, index].abs().max())
             if with_gradient:
                 gradient_error = float((grad - self.reference_grad).square().sum(-1).mean())
                 result["h1_squared"] = result["l2_squared"] + gradient_error  # + mean |∇u − ∇u*|²
@@ -296,6 +303,7 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         "events": trainer.history.events, "kanpde": kanpde.__version__, "torch": torch.__version__,
         "python": platform.python_version(), "threads": torch.get_num_threads(),
         "completed": trainer.step >= trainer.total_steps, "world_size": world.size,
+        "fields": list(problem.fields), "loss_terms": list(trainer.weights),
     }
     run.write_history(trainer.history.rows)
     run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
@@ -304,13 +312,20 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
     prediction = value.cpu().numpy().reshape(shape + ([problem.outputs] if problem.outputs > 1 else []))
     reference = None if evaluation.reference is None else evaluation.reference.cpu().numpy().reshape(prediction.shape)
     run.write_solution(evaluation.names, evaluation.axes, prediction, reference,
-                       {"problem": problem.name, "model": config.model.type, "rel_l2": metrics["rel_l2"]})
+                       {"problem": problem.name, "model": config.model.type, "rel_l2": metrics["rel_l2"]},
+                       fields=problem.fields)
     if config.output.plots:
-        title = f"{problem.name}, {config.model.type} {list(config.model.width)}: rel. L2 {metrics['rel_l2']:.2e}"
+        model = f"{config.model.type} {list(config.model.width)}"
         if problem.outputs == 1:
             plots.plot_solution(run.path / "plots" / "solution.png", evaluation.names, evaluation.axes,
-                                prediction, reference, title)
-        plots.plot_history(run.path / "plots" / "loss.png", trainer.history.rows, problem.loss_terms())
+                                prediction, reference, f"{problem.name}, {model}: rel. L2 {metrics['rel_l2']:.2e}")
+        else:
+            for index, name in enumerate(problem.fields):
+                error = metrics.get(f"rel_l2_{name}", math.nan)
+                plots.plot_solution(run.path / "plots" / f"solution_{name}.png", evaluation.names, evaluation.axes,
+                                    prediction[..., index], None if reference is None else reference[..., index],
+                                    f"{problem.name} {name}, {model}: rel. L2 {error:.2e}")
+        plots.plot_history(run.path / "plots" / "loss.png", trainer.history.rows, list(trainer.weights))
         if isinstance(net, KAN):
             plots.plot_kan_edges(run.path / "plots" / "kan_edges.png", net)
     run.write_summary(summary)  # last: its presence means the run directory is complete

@@ -313,7 +313,9 @@ class Trainer:
         self.step += 1
         evaluate_now = self.evaluate is not None and (
             self.step == self.total_steps or (self.evaluate_every and self.step % self.evaluate_every == 0))
-        row["rel_l2"] = self.evaluate()["rel_l2"] if evaluate_now else math.nan
+        row["rel_l2"] = math.nan
+        if evaluate_now:  # rel_l2, and for a system rel_l2_<field> too
+            row.update({k: v for k, v in self.evaluate().items() if k.startswith("rel_l2")})
         row["elapsed"] = self.train_seconds
         self.history.rows.append(row)
         if self.step % 50 == 0 or stage_end:  # keep a last good state for divergence recovery
