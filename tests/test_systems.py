@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -306,3 +307,26 @@ def test_a_system_on_two_ranks_equals_one(tmp_path):
             assert b[term] == pytest.approx(a[term], rel=1e-10, abs=1e-300), term
     assert read_summary(tmp_path / "two")["rel_l2_v"] == pytest.approx(read_summary(tmp_path / "one")["rel_l2_v"],
                                                                        rel=1e-9)
+
+
+def test_readme_system_example_runs(tmp_path, monkeypatch, capsys):
+    """The python block of the README's "## Systems and conditions" section."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Systems and conditions\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+    assert section, "README.md has no '## Systems and conditions' section"
+    (code,) = re.findall(r"^```python\n(.*?)^```", section.group(1), re.MULTILINE | re.DOTALL)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md:Systems and conditions", "exec"), {"__name__": "readme_systems"})
+    out = capsys.readouterr().out
+    match = re.search(r"terms \['first', 'second', 'boundary_u', 'point_v'\]; u (\S+), v (\S+)", out)
+    assert match, out
+    assert float(match.group(1)) < 1e-2 and float(match.group(2)) < 1e-2, out
+
+
+def test_export_of_a_system_says_what_it_supports(tmp_path):
+    config = {"model": {"type": "kan", "width": [1, 3, 2], "grid": 3}, "points": {"interior": 20, "boundary": 2},
+              "train": {"stages": [{"optimizer": "adam", "steps": 1}]}, "evaluate": {"every": 0},
+              "output": {"plots": False}}
+    solve(config, problem=Pair(), out=tmp_path / "run", quiet=True)
+    with pytest.raises(ValueError, match="export: pair has fields u, v"):
+        kanpde.export(tmp_path / "run", problem=Pair())
