@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -61,13 +62,12 @@ class Line(kanpde.Problem):
 
 
 class Ring(Line):
-    """u'' = −4π² sin(2πx), u* = sin(2πx) + 1: periodic, pinned by a point value."""
+    """u'' = −π² sin(πx) on [0, 2], u* = sin(πx) + 1: periodic, pinned by a point value."""
 
-    def residual(self, u, x):
-        return u.d("x", "x") + 4 * PI**2 * torch.sin(2 * PI * x[:, 0])
+    box = kanpde.Box([0.0], [2.0], ("x",))
 
     def exact(self, x):
-        return torch.sin(2 * PI * x[:, 0]) + 1
+        return torch.sin(PI * x[:, 0]) + 1
 
 
 class Swing(kanpde.Problem):
@@ -94,7 +94,7 @@ CASES = {  # condition type -> (problem class, conditions); the targets come fro
     "robin": (Line, [Robin(2.0, 0.5, lambda x: 2 * line(x) + 0.5 * line_dx(x) * (2 * x[:, 0] - 1))]),
     "condition": (Line, [Condition(lambda u, x: u.value - line(x), on=["x=0", "x=1"], name="values"),
                          Condition(lambda u, x: u.d("x") - line_dx(x), on="x=1", name="slope", weight=2.0)]),
-    "periodic": (Ring, [Periodic("x"), PointValue(at=(0.25,), value=2.0)]),
+    "periodic": (Ring, [Periodic("x"), PointValue(at=(0.5,), value=2.0)]),
     "initial": (Swing, [Initial(1.0), Initial(1.0, derivative="t")]),
 }
 
@@ -132,23 +132,26 @@ def test_each_condition_vanishes_for_the_exact_solution_only(case):
             assert (defect.abs().max() < 1e-12) == vanishes, (condition, defect.abs().max())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_training_drives_each_condition_to_zero(case, tmp_path):
     base, conditions = CASES[case]
     problem = with_conditions(base, conditions)
     dim = problem.box.dim
-    config = {"model": {"type": "kan", "width": [dim, 5, 1], "grid": 8},
-              "points": {"interior": 200, "boundary": 20, "initial": 40 if dim == 2 else 0, "sampler": "sobol"},
-              "train": {"dtype": "float64", "stages": [{"optimizer": "lbfgs", "steps": 150 if dim == 1 else 300}]},
+    config = {"model": {"type": "kan", "width": [dim, 5, 1], "grid": 5},
+              "points": {"interior": 100, "boundary": 20, "initial": 40 if dim == 2 else 0, "sampler": "sobol"},
+              "train": {"dtype": "float64", "stages": [{"optimizer": "adam", "steps": 100, "lr": 0.02},
+                                                       {"optimizer": "lbfgs", "steps": 100}]},
               "evaluate": {"every": 0, "resolution": 41}, "output": {"plots": False}}
     summary = solve(config, problem=problem, out=tmp_path / case, quiet=True)
-    last = read_history(tmp_path / case)[-1]
+    history = read_history(tmp_path / case)
     for condition in conditions:
-        assert last[condition.name] < 1e-8, (condition.name, last[condition.name])
-    assert summary["rel_l2"] < 1e-3
+        first, last = history[0][condition.name], history[-1][condition.name]
+        assert last < 1e-5 and last < 1e-3 * first, (condition.name, first, last)
+    assert summary["rel_l2"] < 5e-3
     weights = {c.name: c.weight for c in conditions}
-    assert last["loss"] == pytest.approx(sum(last[name] * weights.get(name, 1.0)
-                                             for name in summary["loss_terms"]), rel=1e-9)
+    assert history[-1]["loss"] == pytest.approx(sum(history[-1][name] * weights.get(name, 1.0)
+                                                    for name in summary["loss_terms"]), rel=1e-9)
 
 
 def test_hard_conditions_per_field_hold_to_round_off():
@@ -330,3 +333,17 @@ def test_export_of_a_system_says_what_it_supports(tmp_path):
     solve(config, problem=Pair(), out=tmp_path / "run", quiet=True)
     with pytest.raises(ValueError, match="export: pair has fields u, v"):
         kanpde.export(tmp_path / "run", problem=Pair())
+
+
+def test_cavity_reference_converges_and_meets_its_data():
+    from kanpde.reference.cavity import sample, self_convergence
+
+    study = self_convergence((8, 16, 32), resolution=21)
+    for name in ("u", "v", "p"):  # the change shrinks with the mesh; slowly for p (weak singularities at
+        coarse, fine = study["rel_l2_change"][name]  # the lid's corners, where ∂u/∂x jumps from 4 to 0)
+        assert fine < coarse / (3 if name != "p" else 1.2), (name, coarse, fine)
+    assert study["rel_l2_change"]["u"][-1] < 1e-2
+    s = torch.linspace(0, 1, 9, dtype=DTYPE).numpy()
+    top = sample(16, np.stack([s, np.ones_like(s)], axis=1))
+    assert np.abs(top[:, 0] - 4 * s * (1 - s)).max() < 1e-12 and np.abs(top[:, 1]).max() < 1e-12
+    assert abs(sample(16, np.zeros((1, 2)))[0, 2]) < 1e-12  # p(0, 0) = 0
