@@ -208,10 +208,12 @@ def test_system_jet_reads_fields_by_name():
     torch.manual_seed(0)
     field = Field(KAN([1, 3, 2], grid=3).to(DTYPE), problem)
     x = torch.rand(7, 1, dtype=DTYPE)
-    u = field_jet(field.jet(x, "none"), problem)
-    assert torch.equal(u["v"].value, field(x)[:, 1]) and torch.equal(u.field("u").grad[:, 0], u.grad[:, 0, 0])
-    with pytest.raises(ValueError, match="unknown field 'w'; did you mean 'v'"):
-        u["w"]
+    raw = field.jet(x, "none")
+    u = field_jet(raw, problem)
+    assert torch.equal(u["v"].value, raw.value[:, 1]) and torch.equal(u.field("u").grad[:, 0], raw.grad[:, 0, 0])
+    assert torch.allclose(u["v"].value, field(x)[:, 1], rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="unknown field 'vv'; did you mean 'v'"):
+        u["vv"]
 
 
 def test_residual_names_and_fields_round_trip(tmp_path):
