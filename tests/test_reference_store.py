@@ -110,6 +110,7 @@ def test_grid_with_several_fields_round_trips(tmp_path):
     gx, gy = np.meshgrid(x, y, indexing="ij")
     ref = Reference.grid({"x": x, "y": y}, {"u": gx * gy, "v": gx - gy, "p": gx**2}, {"method": "closed form"})
     assert ref.coords == ("x", "y") and list(ref.fields) == ["u", "v", "p"] and ref.x is ref.axes["x"]
+    assert ref.shape == (5, 3) and repr(ref) == "Reference(u, v, p on x[5] × y[3])"
     axes, values = ref.on_grid("v")
     assert np.array_equal(axes[1], y) and np.array_equal(values, gx - gy)
     with pytest.raises(AttributeError, match="no grid axis 't'"):
@@ -128,6 +129,7 @@ def test_scattered_points_round_trip(tmp_path):
     points = rng.uniform(-1.0, 1.0, (40, 2))
     ref = Reference.scattered(points, ("x", "y"), {"u": np.sin(points[:, 0]) * points[:, 1]}, {"mesh": {"h": 0.1}})
     assert ref.layout == "points" and ref.points.shape == (40, 2) and ref.u.shape == (40,)
+    assert repr(ref) == "Reference(u on 40 points in (x, y))"
     with pytest.raises(ValueError, match="not a grid"):
         ref.on_grid()
     back = read_reference(write_reference(tmp_path / "scattered.h5", ref))

@@ -10,7 +10,7 @@ with the analytic Jacobian; the result is moved to the stored grid by barycentri
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -100,9 +100,10 @@ def allen_cahn_dirichlet(
     ``~sqrt(2 d / 5)``); 384 nodes would give 5e-7.
     """
     if estimate_error:
-        params = dict(d=d, boundary=boundary, nodes=nodes, x=x, t=t, rtol=rtol, atol=atol)
+        params: dict[str, Any] = dict(d=d, boundary=boundary, nodes=nodes, x=x, t=t, rtol=rtol, atol=atol)
         params.update(initial_condition=initial_condition, integrator=integrator, symmetric=symmetric)
-        return self_convergence("allen_cahn", return_references=True, **params)[1]
+        _, coarse, _ = cast(tuple, self_convergence("allen_cahn", return_references=True, **params))
+        return coarse
     x = np.linspace(-1.0, 1.0, 201) if x is None else np.asarray(x, dtype=float)
     if x.ndim != 1 or np.any(np.abs(x) > 1):
         raise ValueError("x must be a 1-D grid in [-1, 1]")

@@ -81,7 +81,7 @@ def self_convergence(
     ``self_convergence_resolution``); with ``return_references`` the result is ``(difference, coarse, fine)``.
     """
     solver, refiner = _SOLVERS.get(problem, (None, None))
-    if refiner is None:
+    if solver is None or refiner is None:
         known = sorted(name for name, (_, r) in _SOLVERS.items() if r is not None)
         raise KeyError(f"unknown problem {problem!r}; known: {known}")
     params = {key: value for key, value in params.items() if key != "estimate_error"}

@@ -113,6 +113,7 @@ class Reference:
                 raise ValueError(f"points must have shape [N, {len(self.coords)}] (one column per coordinate "
                                  f"{self.coords}), got {self.points.shape}")
             shape = (self.points.shape[0],)
+        self.shape = shape  # of every field
         self.fields: dict[str, np.ndarray] = {}
         for name in field_names:
             value = np.asarray(fields[name], dtype=float)
@@ -149,7 +150,7 @@ class Reference:
 
     def __repr__(self) -> str:
         where = (" × ".join(f"{k}[{v.size}]" for k, v in self.axes.items()) if self.layout == "grid"
-                 else f"{self.points.shape[0]} points in ({', '.join(self.coords)})")
+                 else f"{self.shape[0]} points in ({', '.join(self.coords)})")
         return f"Reference({', '.join(self.fields)} on {where})"
 
 
@@ -205,7 +206,8 @@ def read_reference(path: str | os.PathLike) -> Reference:
         coords = json.loads(raw.pop("_coords", '["x", "t"]'))
         field_names = json.loads(raw.pop("_fields", '["u"]'))
         fields = {name: f[name][()] for name in field_names}
-        where = {name: f[name][()] for name in coords} if layout == "grid" else f["points"][()]
+        axes = {name: f[name][()] for name in coords} if layout == "grid" else {}
+        points = f["points"][()] if layout == "points" else np.empty((0, len(coords)))
     json_keys = set(json.loads(raw.pop(_JSON_ATTRS, "[]")))
     attrs: dict[str, Any] = {}
     for key, value in raw.items():
@@ -218,9 +220,9 @@ def read_reference(path: str | os.PathLike) -> Reference:
         else:
             attrs[key] = value
     if layout == "grid":
-        return Reference.grid(where, fields, attrs)
+        return Reference.grid(axes, fields, attrs)
     if layout == "points":
-        return Reference.scattered(where, coords, fields, attrs)
+        return Reference.scattered(points, coords, fields, attrs)
     raise ValueError(f"{path}: unknown reference layout {layout!r}")
 
 
