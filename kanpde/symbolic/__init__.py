@@ -67,6 +67,12 @@ Modules, one job each (each imports only those listed before it):
 :mod:`~kanpde.symbolic.render` (text, LaTeX, numpy modules; parsing text back),
 :mod:`~kanpde.symbolic.verify` (errors, residual and condition errors on the evaluation grid),
 :mod:`~kanpde.symbolic.pipeline` (:func:`export`, :func:`format_report`).
+
+Several fields and other domains: a :class:`Program` has one output per field component (``names``), and
+every step handles lists of outputs. The box is assumed in few places, which a non-box domain replaces:
+the coordinate map (``formula._box_map``, and ``render.exact_module_source``'s ``lo``/``hi``) and the points
+(``compact._edge_samples``, ``compact._domain_samples``, ``refine._loss_points``, ``verify._evaluation``,
+``verify._condition_points``).
 """
 
 from kanpde.symbolic.compact import CompactOptions, compact_program
