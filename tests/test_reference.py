@@ -1,4 +1,5 @@
-"""Classical Allen–Cahn reference solvers (kanpde.reference): convergence, cross-method agreement, structure, I/O."""
+"""Classical Allen–Cahn reference solvers (kanpde.reference.chebyshev, .spectral): convergence, cross-method agreement,
+structure. Storage, cache and registry: tests/test_reference_store.py."""
 
 
 import numpy as np
