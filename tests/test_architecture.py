@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("geometry", ["kanpde.geometry"]),
     ("jet", ["kanpde.jet", "kanpde.splines", "kanpde.autodiff"]),  # derivative jets and the splines' jets
     ("nets", ["kanpde.nets.*"]),
-    ("problem", ["kanpde.problem", "kanpde.problems.*"]),  # the Problem class and the built-in problems
+    ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # conditions, Problem, built-in problems
     ("field", ["kanpde.field"]),
     ("loss", ["kanpde.loss"]),
     ("train", ["kanpde.distributed", "kanpde.train"]),

@@ -337,10 +337,19 @@ def test_export_of_a_system_says_what_it_supports(tmp_path):
         kanpde.export(tmp_path / "run", problem=Pair())
 
 
-def test_cavity_reference_converges_and_meets_its_data():
-    from kanpde.reference.cavity import sample, self_convergence
+def test_cavity_reference_converges_and_meets_its_data(tmp_path, monkeypatch):
+    from kanpde.reference import reference
+    from kanpde.reference.cavity import mesh_convergence, sample
 
-    study = self_convergence((8, 16, 32), resolution=21)
+    monkeypatch.setenv("KANPDE_CACHE", str(tmp_path))
+    registered = reference("cavity", n=8, resolution=11)  # through the registry and its cache
+    assert registered.coords == ("x", "y") and set(registered.fields) == {"u", "v", "p"}
+    x = registered.axes["x"]
+    assert registered.fields["p"].shape == (11, 11)
+    assert np.abs(registered.fields["u"][:, -1] - 4 * x * (1 - x)).max() < 1e-12  # the lid row y = 1
+    assert list(tmp_path.glob("cavity-*.h5"))
+
+    study = mesh_convergence((8, 16, 32), resolution=21)
     for name in ("u", "v", "p"):  # the change shrinks with the mesh; slowly for p (weak singularities at
         coarse, fine = study["rel_l2_change"][name]  # the lid's corners, where ∂u/∂x jumps from 4 to 0)
         assert fine < coarse / (3 if name != "p" else 1.2), (name, coarse, fine)
