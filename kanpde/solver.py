@@ -13,6 +13,9 @@ import os
 import platform
 import sys
 import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,19 +23,61 @@ import numpy as np
 import torch
 
 import kanpde
-from kanpde import distributed, plots
+from kanpde import checks, distributed, plots
 from kanpde.autodiff import autograd_jet
-from kanpde.config import Config, ModelConfig, ProblemConfig, config_from_dict, load_config
+from kanpde.config import Config, ConfigError, ModelConfig, ProblemConfig, config_from_dict, load_config
 from kanpde.field import Field
 from kanpde.geometry import Sampler, evaluation_grid
+from kanpde.loss import condition_error, residual
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
 from kanpde.problem import Problem
-from kanpde.results import RunDirectory, read_summary
+from kanpde.results import RunDirectory, read_checkpoint_file, read_summary
 from kanpde.train import Trainer
 
 BUILTIN_PROBLEMS = Path(__file__).parent / "problems"
 MAX_PARAMETERS = 10**8
 MAX_EVALUATION_POINTS = 10**7
+
+
+# -- a user's problem code ----------------------------------------------------------------
+class ProblemError(ValueError):
+    """An error raised by a user's problem code, as one line ``file:line: Type: message``."""
+
+
+_PACKAGE = Path(__file__).resolve().parent
+_LIBRARIES = tuple(str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+                   if len(Path(p).resolve().parts) > 1)
+
+
+def _user_frame(error: BaseException) -> str | None:
+    """``file:line`` of the innermost traceback frame in a user's file (not kanpde, torch or the stdlib)."""
+    if isinstance(error, SyntaxError) and error.filename and not error.filename.startswith("<"):
+        return f"{error.filename}:{error.lineno}"
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = Path(frame.filename)
+        if frame.filename.startswith("<") or not path.is_file():
+            continue
+        resolved = str(path.resolve())
+        if resolved.startswith(str(_PACKAGE)) or resolved.startswith(_LIBRARIES):
+            continue
+        return f"{frame.filename}:{frame.lineno}"
+    return None
+
+
+@contextmanager
+def user_code(what: str = "") -> Iterator[None]:
+    """Errors raised in a user's problem file become :class:`ProblemError` (one line, exit status 2, the
+    original traceback chained for ``--debug``); kanpde's own errors pass through unchanged."""
+    try:
+        yield
+    except (ProblemError, ConfigError, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        where = _user_frame(error)
+        if where is None:
+            raise
+        message = " ".join(str(error).split()) or "(no message)"
+        raise ProblemError(f"{where}: {type(error).__name__}: {message}{what}") from error
 
 
 # -- building blocks ----------------------------------------------------------------------
@@ -60,7 +105,12 @@ def problem_class(name: str) -> type[Problem]:
         spec = importlib.util.spec_from_file_location(f"kanpde_user_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        try:
+            with user_code(" (while importing the problem file)"):
+                spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[spec.name]
+            raise
         cls = getattr(module, class_name, None)
         if not (isinstance(cls, type) and issubclass(cls, Problem)):
             raise ValueError(f"problem.name: {file} has no Problem subclass named {class_name!r}")
@@ -72,7 +122,9 @@ def problem_class(name: str) -> type[Problem]:
 
 
 def build_problem(config: ProblemConfig) -> Problem:
-    return problem_class(config.name)(**config.params)
+    cls = problem_class(config.name)
+    with user_code():
+        return cls(**config.params)
 
 
 def build_net(config: ModelConfig, problem: Problem) -> JetModule:
@@ -116,9 +168,10 @@ def build_field(config: Config, problem: Problem, device: torch.device) -> Field
 def build_sampler(config: Config, problem: Problem, dtype: torch.dtype, device: torch.device) -> Sampler:
     """The collocation points of ``config.points`` (boundary and initial points only where the box has them)."""
     points = config.points
+    seed = config.train.seed if points.seed is None else points.seed
     return Sampler(problem.box, points.interior, points.boundary if problem.box.space_dim else 0,
                    points.initial if problem.box.has_time else 0, method=points.sampler,
-                   seed=config.train.seed, resample_every=points.resample_every, dtype=dtype, device=device)
+                   seed=seed, resample_every=points.resample_every, dtype=dtype, device=device)
 
 
 def _parameter_count(config: ModelConfig, width: list[int]) -> int:
@@ -245,38 +298,81 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
            quiet: bool, force: bool, resume: bool) -> dict:
     dtype = getattr(torch, config.train.dtype)
     problem = problem if problem is not None else build_problem(config.problem)
+    main = world.is_main  # rank 0 evaluates, shows progress and writes
+    warnings: list[str] = []  # said once everything is checked, so that an error comes alone
+    checks.check_config(config, problem, warnings.append)
+    checks.check_size(config, problem, torch_device)
     field = build_field(config, problem, torch_device)
     sampler = build_sampler(config, problem, dtype, torch_device)
-    main = world.is_main  # rank 0 evaluates, shows progress and writes
-    evaluation = distributed.on_main(
-        lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)
+    with user_code():
+        evaluation = distributed.on_main(
+            lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)
     trainer = Trainer(field, sampler, config.train, evaluate=(lambda: evaluation.metrics(field)) if main else None,
                       evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
                       progress=main and not quiet, world=world)
+    path = Path(out or config.output.dir or default_out(config))
+    if resume:  # the checkpoint is read and checked against the config before anything is written
+        state = distributed.broadcast_object(distributed.on_main(lambda: _resume_state(path, config), world), world)
+        if state is None and main:  # said even with --quiet: the user asked for something else
+            print(f"kanpde: no checkpoint in {path}: starting from the beginning", file=sys.stderr)
+        elif state is not None:
+            _load_state(trainer, state, path)
+    with user_code():  # a user's residual or condition of the wrong shape, or failing, stops here
+        checks.check_terms(field, trainer.points(min(trainer.step, trainer.total_steps - 1)), residual,
+                           condition_error)
     # everything is checked: only now touch the disk
-    run = distributed.on_main(lambda: _open_run(config, out, force, resume), world)
+    run = distributed.on_main(lambda: _open_run(config, path, force, resume), world)
+    for message in warnings if main else ():
+        checks.warn(message)
 
     def checkpoint(trainer: Trainer) -> None:
         run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
         run.write_history(trainer.history.rows)
 
     trainer.on_checkpoint = checkpoint if main else None
-    if resume:
-        state = distributed.broadcast_object(distributed.on_main(lambda: run.read_checkpoint(), world), world)
-        if state is None and main:  # said even with --quiet: the user asked for something else
-            print(f"kanpde: no checkpoint in {run.path}: starting from the beginning", file=sys.stderr)
-        elif state is not None:
-            trainer.load_state_dict(state["trainer"])
     distributed.broadcast_state(field, world)  # one starting point for all ranks
     try:
-        trainer.run()
+        with user_code(f" (at step {trainer.step + 1})"):
+            trainer.run()
     finally:  # whatever happened, the run directory describes the last state reached
         summary = _finish(run, config, field, evaluation, trainer, torch_device, world) if main else None
     return distributed.broadcast_object(summary, world)
 
 
-def _open_run(config: Config, out, force: bool, resume: bool) -> RunDirectory:
-    run = RunDirectory(out or config.output.dir or default_out(config), force=force, resume=resume)
+def _resume_state(path: Path, config: Config) -> dict | None:
+    """The checkpoint to resume from (None if there is none), refused with one line when it is damaged or was
+    written for another problem or network."""
+    if not (path / "checkpoint.pt").exists():
+        return None
+    saved = path / "config.yaml"
+    if saved.exists():
+        try:
+            before = load_config(saved)
+        except ConfigError as error:
+            raise ValueError(f"--resume: the run's {saved} cannot be read: {error}") from None
+        if before.problem != config.problem:
+            raise ValueError(f"--resume: {path} holds a run of problem {before.problem.name} "
+                             f"{dict(before.problem.params)}, not {config.problem.name} {dict(config.problem.params)}; "
+                             "use another --out (or --force to replace it)")
+        changed = [f"model.{key}: {getattr(before.model, key)!r} there, {getattr(config.model, key)!r} here"
+                   for key in before.model.__dataclass_fields__
+                   if getattr(before.model, key) != getattr(config.model, key)]
+        if changed:
+            raise ValueError(f"--resume: the checkpoint in {path} was trained with another network ({changed[0]}); "
+                             "resume with its model settings, or use another --out")
+    return read_checkpoint_file(path / "checkpoint.pt")
+
+
+def _load_state(trainer: Trainer, state: dict, path: Path) -> None:
+    try:
+        trainer.load_state_dict(state["trainer"])
+    except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as error:
+        reason = " ".join(str(error).split())[:160]
+        raise ValueError(f"--resume: the checkpoint in {path} does not fit this config ({reason})") from None
+
+
+def _open_run(config: Config, path: Path, force: bool, resume: bool) -> RunDirectory:
+    run = RunDirectory(path, force=force, resume=resume)
     run.write_config(config)
     return run
 
@@ -314,6 +410,8 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         if isinstance(net, KAN):
             plots.plot_kan_edges(run.path / "plots" / "kan_edges.png", net)
     run.write_summary(summary)  # last: its presence means the run directory is complete
+    if summary["completed"]:
+        run.finish()  # --force: only now delete the old run's files
     return summary
 
 
