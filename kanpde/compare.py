@@ -107,6 +107,8 @@ def model_configs(config: Config, models: Sequence[str],
                     if stage["optimizer"] == "adam":
                         stage["lr"] = variant["adam_lr"]
         data = apply_overrides(data, _override_strings(overrides_per_model.get(label), label))
+        if data.get("model", {}).get("type", "kan") != "kan":  # grids are KAN's: the schedule would be ignored
+            data["train"].update(grid_schedule={}, grid_update_every=0, grid_update_until=0)
         try:
             result[label] = config_from_dict(data, source=f"{config.source} [{label}]")
         except ValueError as error:
@@ -321,7 +323,7 @@ def plot_errors(path: str | os.PathLike, runs: Sequence[tuple[str, str | os.Path
     import h5py
     from matplotlib.colors import LogNorm
 
-    from kanpde.plots import plt
+    from kanpde.plots import plt, save
 
     panels = []
     for label, run_dir, rel in runs:
@@ -352,5 +354,4 @@ def plot_errors(path: str | os.PathLike, runs: Sequence[tuple[str, str | os.Path
         fig.colorbar(image, ax=list(axs[0]), shrink=0.9, label="|u − u_ref|")
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, Path(path), bbox_inches="tight")

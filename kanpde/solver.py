@@ -406,7 +406,9 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         if problem.outputs == 1:
             plots.plot_solution(run.path / "plots" / "solution.png", evaluation.names, evaluation.axes,
                                 prediction, reference, title)
-        plots.plot_history(run.path / "plots" / "loss.png", trainer.history.rows, problem.loss_terms())
+        starts = [sum(stage.steps for stage in config.train.stages[:i]) for i in range(1, len(config.train.stages))]
+        plots.plot_history(run.path / "plots" / "loss.png", trainer.history.rows, problem.loss_terms(),
+                           trainer.history.events, starts)
         if isinstance(net, KAN):
             plots.plot_kan_edges(run.path / "plots" / "kan_edges.png", net)
     run.write_summary(summary)  # last: its presence means the run directory is complete
