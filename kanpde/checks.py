@@ -17,7 +17,7 @@ import torch
 from kanpde.config import Config, EvaluateConfig, PointsConfig
 from kanpde.field import Field
 from kanpde.geometry import Points
-from kanpde.problem import Initial, Periodic, Problem
+from kanpde.problem import Dirichlet, Initial, Neumann, Periodic, Problem
 
 MEMORY_FRACTION = 0.8
 """A run may plan to use at most this fraction of the memory the machine (or GPU) has."""
@@ -50,9 +50,10 @@ def check_config(config: Config, problem: Problem, report: Callable[[str], None]
     grid_keys = {"train.grid_schedule": bool(train.grid_schedule), "train.grid_update_every": train.grid_update_every,
                  "train.grid_update_until": train.grid_update_until}
     if config.model.type != "kan":
-        for key, value in grid_keys.items():
-            if value:
-                report(f"{key} is ignored: only KAN models have grids (model.type is {config.model.type})")
+        ignored = [key for key, value in grid_keys.items() if value]
+        if ignored:
+            report(f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored: only KAN models have "
+                   f"grids (model.type is {config.model.type})")
     else:
         grid = config.model.grid
         for step, size in train.grid_schedule.items():
@@ -150,6 +151,8 @@ def check_terms(field: Field, points: Points, residual_fn: Callable, condition_f
                              f"expected {_expected(points.interior.shape[0], problem.outputs)} (a broadcast "
                              "between [N] and [N, 1] terms?)")
     for condition in problem.soft_conditions:
+        if _point_count(problem, condition, points) == 0:  # before evaluating: a net on no points may fail
+            raise ValueError(_no_points(problem, condition))
         error = condition_fn(field, condition, points)
         if error.numel() == 0:
             raise ValueError(_no_points(problem, condition))
@@ -160,6 +163,16 @@ def check_terms(field: Field, points: Points, residual_fn: Callable, condition_f
             raise ValueError(f"{name}.conditions: {condition.name!r} gives values of shape {list(error.shape)}; "
                              f"expected {_expected(rows, problem.outputs)} (its value function must return one "
                              "number per point: [N], not [N, 1])")
+
+
+def _point_count(problem: Problem, condition, points: Points) -> int | None:
+    """The number of points a condition is evaluated on, where it can be told without evaluating it."""
+    if isinstance(condition, Initial):
+        return points.initial.shape[0]
+    if isinstance(condition, (Dirichlet, Neumann)):
+        faces = torch.as_tensor(problem.faces_of(condition), device=points.boundary_face.device)
+        return int(torch.isin(points.boundary_face, faces).sum())
+    return None
 
 
 def _no_points(problem: Problem, condition) -> str:
