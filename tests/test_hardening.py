@@ -493,3 +493,25 @@ def test_solution_plot_shares_the_colour_scale_of_prediction_and_reference(figur
     plots.plot_solution(Path("s.png"), ("x", "y"), axes, prediction, reference, "t")
     meshes = [ax.collections[0] for ax in figures[0].axes if ax.collections][:2]
     assert meshes[0].get_clim() == meshes[1].get_clim() == (prediction.min(), reference.max())
+
+
+def test_ci_installs_with_the_readme_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"```bash\n(pip install [^\n]*?) &&", readme).group(1)
+    assert "download.pytorch.org/whl/cpu" in first
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert f"python3 -m {first}" in ci
+
+
+def test_compare_shares_one_set_of_points_and_drops_grid_keys_for_other_models(tmp_path, capsys):
+    from kanpde.compare import compare
+
+    data = config(model={"width": [2, 3, 1], "grid": 3}, points={"interior": 40, "boundary": 16},
+                  train={"grid_schedule": {1: 6}, "stages": [{"optimizer": "adam", "steps": 2}], "seed": 5},
+                  evaluate={"every": 0, "resolution": 9}, output={"plots": False})
+    compare(data, ["kan", "mlp"], seeds=2, out=tmp_path, quiet=True)
+    configs = {(m, k): load_config(tmp_path / m / f"seed{k}" / "config.yaml") for m in ("kan", "mlp") for k in (0, 1)}
+    assert {c.points.seed for c in configs.values()} == {5}
+    assert [configs["kan", k].train.seed for k in (0, 1)] == [5, 6]
+    assert configs["mlp", 0].train.grid_schedule == {} and configs["kan", 0].train.grid_schedule == {1: 6}
+    assert "warning" not in capsys.readouterr().err
