@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-__version__ = "0.1.0"
+from kanpde.version import __version__
 
 _HOME = {  # public name -> the module that defines it
     "autograd_jet": "kanpde.autodiff", "Config": "kanpde.config", "ConfigError": "kanpde.config",

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import kanpde
 from kanpde import checks, distributed, plots
 from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ConfigError, ModelConfig, ProblemConfig, config_from_dict, load_config
@@ -34,6 +33,7 @@ from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
 from kanpde.problem import Problem
 from kanpde.results import RunDirectory, read_checkpoint_file, read_summary
 from kanpde.train import Trainer
+from kanpde.version import __version__
 
 BUILTIN_PROBLEMS = Path(__file__).parent / "problems"
 MAX_PARAMETERS = 10**8
@@ -367,7 +367,7 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
         checks.warn(message)
 
     def checkpoint(trainer: Trainer) -> None:
-        run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
+        run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": __version__})
         run.write_history(trainer.history.rows)
 
     trainer.on_checkpoint = checkpoint if main else None
@@ -431,12 +431,12 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         **metrics, "evaluated_on": evaluation.described,
         "device": str(device), "dtype": config.train.dtype, "seed": config.train.seed,
         "derivatives": config.train.derivatives, "recoveries": trainer.recoveries,
-        "events": trainer.history.events, "kanpde": kanpde.__version__, "torch": torch.__version__,
+        "events": trainer.history.events, "kanpde": __version__, "torch": torch.__version__,
         "python": platform.python_version(), "threads": torch.get_num_threads(),
         "completed": trainer.step >= trainer.total_steps, "world_size": world.size,
     }
     run.write_history(trainer.history.rows)
-    run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
+    run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": __version__})
     evaluation = evaluation.output or evaluation  # the grid the solution file and plot show
     value, _ = evaluation.predict(field)
     shape = [len(axis) for axis in evaluation.axes]
