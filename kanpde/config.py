@@ -206,6 +206,7 @@ NON_NEGATIVE = number("a non-negative finite number", lambda x: x >= 0)
 COUNT = integer(0)
 POSITIVE_COUNT = integer(1)
 MAX_POINTS = 10**7  # per kind of point: more would not fit in memory with their jets
+MAX_GRID = 1000  # KAN grid intervals: G = 100000 took over 40 s per step on poisson (2400 points, 2026-12-02)
 MAX_ORDER = 10  # spline degree: the Cox–de Boor recursion costs O(order²) per point, and degrees > 5 gain nothing
 
 
@@ -256,7 +257,7 @@ class ModelConfig:
     type: str = _f(choice("kan", "mlp", "siren", "fourier_mlp"), "kan")
     width: tuple[int, ...] = _f(list_of(integer(1, 10**5), "a list of 2 to 1000 positive integers <= 100000", 2),
                                 [2, 10, 1])
-    grid: int = _f(integer(1, 10**5), 5)
+    grid: int = _f(integer(1, MAX_GRID), 5)
     order: int = _f(integer(0, MAX_ORDER), 3)
     grid_eps: float = _f(number("a number in [0, 1]", lambda x: 0 <= x <= 1), 0.02)
     grid_range: tuple[float, float] = _f(Check("a list [lo, hi] of finite numbers with lo < hi", _grid_range),
@@ -327,7 +328,7 @@ class TrainConfig:
     derivatives: str = _f(choice("jet", "autograd"), "jet")
     stages: tuple[StageConfig, ...] = _f(list_of(section(StageConfig), "a non-empty list of stage mappings", 1, 100),
                                          [{"optimizer": "adam", "steps": 1000}])
-    grid_schedule: dict[int, int] = _f(mapping_of(Check("a non-negative integer", _step), integer(1, 10**5),
+    grid_schedule: dict[int, int] = _f(mapping_of(Check("a non-negative integer", _step), integer(1, MAX_GRID),
                                                   "a mapping of global step -> grid size"), {})
     grid_update_every: int = _f(COUNT, 0)
     grid_update_until: int = _f(COUNT, 0)
