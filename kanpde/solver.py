@@ -28,7 +28,7 @@ from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ConfigError, ModelConfig, ProblemConfig, config_from_dict, load_config
 from kanpde.field import Field
 from kanpde.geometry import Sampler, evaluation_grid
-from kanpde.loss import condition_error, residual
+from kanpde.loss import condition_error, residuals
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
 from kanpde.problem import Problem
 from kanpde.results import RunDirectory, read_checkpoint_file, read_summary
@@ -366,7 +366,7 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
         elif state is not None:
             _load_state(trainer, state, path)
     with user_code():  # a user's residual or condition of the wrong shape, or failing, stops here
-        checks.check_terms(field, trainer.points(min(trainer.step, trainer.total_steps - 1)), residual,
+        checks.check_terms(field, trainer.points(min(trainer.step, trainer.total_steps - 1)), residuals,
                            condition_error)
     # everything is checked: only now touch the disk
     run = distributed.on_main(lambda: _open_run(config, path, force, resume), world)
