@@ -355,9 +355,10 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
     with user_code():
         evaluation = distributed.on_main(
             lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)
-    trainer = Trainer(field, sampler, config.train, evaluate=(lambda: evaluation.metrics(field)) if main else None,
-                      evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
-                      progress=main and not quiet, world=world)
+    with user_code():  # the trainer evaluates the residual once for the loss terms' names
+        trainer = Trainer(field, sampler, config.train, evaluate=(lambda: evaluation.metrics(field)) if main else None,
+                          evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
+                          progress=main and not quiet, world=world)
     path = Path(out or config.output.dir or default_out(config))
     if resume:  # the checkpoint is read and checked against the config before anything is written
         state = distributed.broadcast_object(distributed.on_main(lambda: _resume_state(path, config), world), world)

@@ -240,6 +240,8 @@ def test_residual_names_and_fields_round_trip(tmp_path):
 
 
 class Renamed(Pair):
+    problem_name = "pair"  # the same problem, its residuals renamed
+
     def residual(self, u, x):
         return {"one": u["u"].d("x") - u["v"].value, "two": u["v"].d("x") + PI**2 * u["u"].value}
 
