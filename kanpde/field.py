@@ -9,6 +9,8 @@ from kanpde.autodiff import autograd_jet
 from kanpde.jet import Jet
 from kanpde.nets.base import JetModule
 from kanpde.problem import Problem
+from kanpde.taylor import Derivatives, TaylorJet
+from kanpde.univariate import sin_series
 
 
 class Field(nn.Module):
@@ -46,11 +48,10 @@ class Field(nn.Module):
         parts = []
         for axis in range(u.dim):
             xi = u[axis : axis + 1]
-            if axis in self.periodic_axes:
-                angle = torch.pi * xi.value
-                cos, sin = torch.cos(angle), torch.sin(angle)
-                parts += [xi.apply(cos, -torch.pi * sin, -torch.pi**2 * cos),
-                          xi.apply(sin, torch.pi * cos, -torch.pi**2 * sin)]
+            if axis in self.periodic_axes:  # d^k/dξ^k of cos πξ and sin πξ, up to the jet's order
+                order = max(xi.order, 2)
+                parts += [xi.apply(*sin_series(xi.value, order, torch.pi, phase=1)),
+                          xi.apply(*sin_series(xi.value, order, torch.pi))]
             else:
                 parts.append(xi)
         return Jet.cat(parts)
@@ -61,7 +62,8 @@ class Field(nn.Module):
         if self.derivatives == "autograd" or mode == "value":
             u = autograd_jet(lambda p: self.net(self.net_inputs(p)), x, mode, coords)
         else:
-            u = self.net.jet_forward(self._inputs(Jet.seed(self.to_unit(x), mode, coords, scale=self._scale)))
+            seed = TaylorJet.seed if isinstance(mode, Derivatives) else Jet.seed  # any order, or the fused ≤ 2
+            u = self.net.jet_forward(self._inputs(seed(self.to_unit(x), mode, coords, scale=self._scale)))
         return self.problem.output_transform(u, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
