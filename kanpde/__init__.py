@@ -8,13 +8,14 @@ from kanpde.field import Field  # noqa: E402
 from kanpde.geometry import Box, Sampler  # noqa: E402
 from kanpde.jet import Jet  # noqa: E402
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule  # noqa: E402
-from kanpde.problem import Dirichlet, Initial, Neumann, Periodic, Problem  # noqa: E402
+from kanpde.problem import Condition, Dirichlet, Initial, Neumann, Periodic, Problem  # noqa: E402
+from kanpde.taylor import Derivatives, TaylorJet  # noqa: E402
 from kanpde.solver import LoadedRun, load, solve  # noqa: E402
 from kanpde.train import DivergenceError, Trainer  # noqa: E402
 
 __all__ = [
-    "KAN", "MLP", "SIREN", "FourierMLP", "JetModule", "Jet", "autograd_jet",
-    "Box", "Sampler", "Problem", "Dirichlet", "Neumann", "Periodic", "Initial",
+    "KAN", "MLP", "SIREN", "FourierMLP", "JetModule", "Jet", "TaylorJet", "Derivatives", "autograd_jet",
+    "Box", "Sampler", "Problem", "Dirichlet", "Neumann", "Periodic", "Initial", "Condition",
     "Field", "Trainer", "DivergenceError", "Config", "ConfigError", "load_config",
     "solve", "load", "LoadedRun", "export", "__version__",
 ]

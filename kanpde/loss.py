@@ -9,7 +9,7 @@ import torch
 from kanpde.field import Field
 from kanpde.geometry import Points
 from kanpde.jet import Jet
-from kanpde.problem import Dirichlet, Initial, Neumann, Periodic, Problem, target_values
+from kanpde.problem import Condition, Dirichlet, Initial, Neumann, Periodic, Problem, target_values
 
 
 def _scalar(u: Jet | torch.Tensor, problem: Problem):
@@ -96,7 +96,8 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
     else:
         terms = {"residual": _mse(r, across_ranks)}
     for condition in problem.soft_conditions:
-        terms[condition.name] = _mse(condition_error(field, condition, points), across_ranks)
+        term = _mse(condition_error(field, condition, points), across_ranks)
+        terms[condition.name] = condition.weight * term if isinstance(condition, Condition) else term
     return terms
 
 
@@ -118,6 +119,9 @@ def condition_error(field: Field, condition, points: Points) -> torch.Tensor:
     x = points.boundary[chosen]
     if isinstance(condition, Dirichlet):
         return _scalar(field(x), problem) - target_values(condition.value, x)
+    if isinstance(condition, Condition):  # fn(u, x) with the derivatives it reads (traced by the problem)
+        error = condition.fn(_scalar(field.jet(x, problem.condition_modes[condition.name]), problem), x)
+        return error.reshape(x.shape[0], -1)[:, 0] if error.ndim > 1 and error.shape[1] == 1 else error
     if isinstance(condition, Neumann):
         u = field.jet(x, "none")
         normal_derivative = (u.grad * points.boundary_normal[chosen].unsqueeze(1)).sum(-1)

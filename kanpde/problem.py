@@ -28,6 +28,7 @@ import torch
 from kanpde.autodiff import autograd_jet
 from kanpde.geometry import Box
 from kanpde.jet import MODES, Jet
+from kanpde.taylor import Derivatives, jet_order, resolve, trace
 
 Target = float | Callable[[torch.Tensor], torch.Tensor]
 
@@ -80,7 +81,32 @@ class Initial:
     name: str = "initial"
 
 
-Condition = Dirichlet | Neumann | Periodic | Initial
+@dataclass(frozen=True)
+class Condition:
+    """A general condition: ``fn(u, x)`` [N] should vanish on the boundary points of the parts ``on``
+    ("all" spatial faces, or names like "x=1"); ``u`` is the field's jet there, carrying the
+    derivatives ``fn`` reads (found by one tracing pass), e.g. ``lambda u, x: u.d("x", "x")``."""
+
+    fn: Callable[[Jet, torch.Tensor], torch.Tensor]
+    on: str | Sequence[str] = "all"
+    field: str | None = None
+    name: str | None = None
+    weight: float = 1.0
+
+    def __post_init__(self):
+        if not callable(self.fn):
+            raise TypeError(f"Condition.fn: must be a function fn(u, x), got {self.fn!r}")
+        if self.field is not None:
+            raise ValueError("Condition.field: problems have one field here; leave it None")
+        if self.name is None:
+            object.__setattr__(self, "name", "condition")
+
+    @property
+    def faces(self) -> str | Sequence[str]:
+        return self.on
+
+
+AnyCondition = Dirichlet | Neumann | Periodic | Initial | Condition
 
 
 class Problem:
@@ -90,7 +116,10 @@ class Problem:
       ``box``          the domain (:class:`kanpde.Box`, coordinate names included);
       ``outputs``      number of unknown fields (1 by default);
       ``derivatives``  what the residual reads: "trace" (Laplacian), "diagonal" (∂²/∂x_a²
-                       and first derivatives), "full" (mixed second derivatives) or "none";
+                       and first derivatives), "full" (mixed second derivatives), "none", a list
+                       of derivatives of any order such as ("t", "x", "xx", "xxxx") or
+                       (("x", "x"), ("x", "t")), or "auto" (found by one tracing pass of the
+                       residual); the instance holds the resolved jet mode;
       ``params``       parameters with defaults, settable from YAML (``problem.params``) and
                        read as attributes (``self.kappa``);
       ``conditions``   boundary/initial conditions;
@@ -102,9 +131,9 @@ class Problem:
 
     box: ClassVar[Box]
     outputs: ClassVar[int] = 1
-    derivatives: ClassVar[str] = "trace"
+    derivatives: ClassVar[str | Sequence] = "trace"
     params: ClassVar[dict[str, Any]] = {}
-    conditions: ClassVar[Sequence[Condition]] = ()
+    conditions: ClassVar[Sequence[AnyCondition]] = ()
     description: ClassVar[str] = ""
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
@@ -120,9 +149,10 @@ class Problem:
             raise TypeError(f"{cls.__name__}: a Problem must define residual(self, u, x)")
         if not isinstance(getattr(cls, "box", None), Box):
             raise TypeError(f"{cls.__name__}: a Problem must set box = kanpde.Box(...)")
-        if self.derivatives not in MODES[1:]:
-            raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, "
-                             f"got {self.derivatives!r}")
+        declared = cls.derivatives
+        if isinstance(declared, str) and declared not in (*MODES[1:], "auto"):
+            raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, auto, or a list "
+                             f"such as ('t', 'xx'), got {declared!r}")
         self.params = dict(cls.params)
         for key, value in params.items():
             if key not in cls.params:
@@ -140,6 +170,31 @@ class Problem:
         for key, value in self.params.items():
             setattr(self, key, value)
         self._check_conditions()
+        self.derivatives = self._resolve_derivatives(declared)
+        self.condition_modes = {c.name: self._traced(c.fn) for c in self.conditions if isinstance(c, Condition)}
+
+    def _probe(self) -> torch.Tensor:
+        """Two points inside the box, for tracing passes."""
+        lo, hi = torch.tensor(self.box.lo, dtype=torch.float64), torch.tensor(self.box.hi, dtype=torch.float64)
+        return lo + torch.tensor([[0.3], [0.6]], dtype=torch.float64) * (hi - lo)
+
+    def _traced(self, fn: Callable) -> str | Derivatives:
+        return resolve(trace([fn], self._probe(), self.coords), self.coords)
+
+    def _resolve_derivatives(self, declared) -> str | Derivatives:
+        try:
+            if declared == "auto":
+                return self._traced(self.residual)
+            return resolve(declared, self.coords)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}.{error}") from None
+
+    @property
+    def derivative_order(self) -> int:
+        """The highest derivative order the residual and the conditions read."""
+        orders = [jet_order(self.derivatives), *(jet_order(m) for m in self.condition_modes.values())]
+        orders += [1 for c in self.conditions if isinstance(c, (Neumann, Periodic))]
+        return max(orders)
 
     @property
     def name(self) -> str:
@@ -175,13 +230,13 @@ class Problem:
     def _check_conditions(self) -> None:
         names = set()
         for condition in self.conditions:
-            if not isinstance(condition, (Dirichlet, Neumann, Periodic, Initial)):
-                raise TypeError(f"{type(self).__name__}.conditions: expected Dirichlet, Neumann, Periodic or "
-                                f"Initial, got {condition!r}")
+            if not isinstance(condition, (Dirichlet, Neumann, Periodic, Initial, Condition)):
+                raise TypeError(f"{type(self).__name__}.conditions: expected Dirichlet, Neumann, Periodic, "
+                                f"Initial or Condition, got {condition!r}")
             if condition.name in names or condition.name == "residual":
                 raise ValueError(f"{type(self).__name__}.conditions: the name {condition.name!r} is used twice")
             names.add(condition.name)
-            if isinstance(condition, (Dirichlet, Neumann)):
+            if isinstance(condition, (Dirichlet, Neumann, Condition)):
                 self.faces_of(condition)
             if isinstance(condition, Periodic) and condition.axis not in self.box.names:
                 raise ValueError(f"Periodic.axis: unknown coordinate {condition.axis!r}; coordinates: {self.box.names}")
@@ -195,7 +250,7 @@ class Problem:
             raise ValueError(f"{type(self).__name__}: at most one hard condition is supported by the generic "
                              "output transform; override output_transform() to combine several")
 
-    def faces_of(self, condition: Dirichlet | Neumann) -> list[int]:
+    def faces_of(self, condition: Dirichlet | Neumann | Condition) -> list[int]:
         """Indices (into ``box.faces()``) of the faces a boundary condition applies to."""
         if condition.faces == "all":
             return list(self.box.boundary_faces())
@@ -203,7 +258,7 @@ class Problem:
         return [self.box.face_index(face) for face in faces]
 
     @property
-    def soft_conditions(self) -> list[Condition]:
+    def soft_conditions(self) -> list[AnyCondition]:
         return [c for c in self.conditions if not getattr(c, "hard", False)]
 
     def loss_terms(self) -> list[str]:

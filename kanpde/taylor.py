@@ -182,8 +182,15 @@ def _lower(alpha: MultiIndex) -> list[MultiIndex]:
     return result
 
 
+_INDEX_CACHE: dict[tuple[tuple[int, ...], str], torch.Tensor] = {}
+
+
 def _index(values: list, device: torch.device) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.long, device=device)
+    """The index tensor of ``values`` on ``device``, made once (the tables are fixed per derivative set)."""
+    key = (tuple(values), str(device))
+    if key not in _INDEX_CACHE:
+        _INDEX_CACHE[key] = torch.tensor(values, dtype=torch.long, device=device)
+    return _INDEX_CACHE[key]
 
 
 class TaylorJet(Jet):
