@@ -9,8 +9,8 @@ from kanpde.geometry import Box, Sampler  # noqa: E402
 from kanpde.jet import Jet  # noqa: E402
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule  # noqa: E402
 from kanpde.problem import Condition, Dirichlet, Initial, Neumann, Periodic, Problem  # noqa: E402
-from kanpde.taylor import Derivatives, TaylorJet  # noqa: E402
 from kanpde.solver import LoadedRun, load, solve  # noqa: E402
+from kanpde.taylor import Derivatives, TaylorJet  # noqa: E402
 from kanpde.train import DivergenceError, Trainer  # noqa: E402
 
 __all__ = [

@@ -20,7 +20,7 @@ import torch
 from numpy.polynomial import polynomial as P
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _derivative_polynomials(order: int, start: tuple[int, ...], factor: tuple[int, ...]) -> list[list[float]]:
     """Coefficients (low to high) of D_0 = ``start`` and D_{k+1} = D_k'·``factor``, k < ``order``."""
     polys = [np.array(start, dtype=float)]
