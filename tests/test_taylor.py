@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -206,3 +208,14 @@ def test_beam_exact_solution_satisfies_its_equation_and_conditions():
     field = Field(kanpde.KAN([1, 3, 1], order=5), problem)  # hard clamp: u(0) = u'(0) = 0 for any network
     start = field.jet(torch.zeros(2, 1), problem.derivatives)
     assert start.value.abs().max() == 0 and start.d("x").abs().max() == 0
+
+
+def test_readme_higher_order_example_runs(capsys):
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^## Higher-order derivatives[^\n]*\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+    assert match, "README.md has no '## Higher-order derivatives' section"
+    (code,) = re.findall(r"^```python\n(.*?)^```", match.group(1), re.MULTILINE | re.DOTALL)
+    exec(compile(code, "README.md:Higher-order derivatives", "exec"), {"__name__": "readme_higher_order"})
+    out = capsys.readouterr().out.splitlines()
+    assert float(out[0].rsplit(" ", 1)[1]) < 1e-10
+    assert out[1] == "Derivatives(xxxx, xxyy, yyyy)"
