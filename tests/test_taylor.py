@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import itertools
+import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -219,3 +222,36 @@ def test_readme_higher_order_example_runs(capsys):
     out = capsys.readouterr().out.splitlines()
     assert float(out[0].rsplit(" ", 1)[1]) < 1e-10
     assert out[1] == "Derivatives(xxxx, xxyy, yyyy)"
+
+
+def test_kuramoto_sivashinsky_reference_converges_and_the_field_matches_autograd():
+    from kanpde.problems.kuramoto_sivashinsky import KuramotoSivashinsky
+    from kanpde.reference.kuramoto_sivashinsky import initial_condition, self_convergence
+
+    change, coarse, _ = self_convergence(length=32 * math.pi, t1=2.0, modes=128, dt=1e-2, x=None,
+                                         t=np.linspace(0.0, 2.0, 5), contour_points=64)
+    assert change < 1e-7  # 128 → 256 modes, dt 1e-2 → 5e-3
+    assert np.abs(coarse.u[:, 0] - initial_condition(coarse.x)).max() < 1e-12
+    assert np.abs(coarse.u[0] - coarse.u[-1]).max() < 1e-12  # periodic: x = 0 and x = L
+    problem = KuramotoSivashinsky()
+    assert problem.derivatives.order == 4
+    net = kanpde.KAN([3, 3, 1], grid=3, order=5)
+    x = torch.rand(10, 2) * torch.tensor([32 * math.pi, 10.0])
+    ours, theirs = (Field(net, problem, kind).jet(x, problem.derivatives)[0] for kind in ("jet", "autograd"))
+    for axes in ((), ("t",), ("x",), ("x", "x"), ("x", "x", "x", "x")):
+        assert _relative(ours.d(*axes), theirs.d(*axes)) <= 1e-10, axes
+    start = x.clone()
+    start[:, 1] = 0.0  # the hard initial condition
+    initial = Field(net, problem).jet(start, problem.derivatives)[0]
+    assert _relative(initial.value, torch.as_tensor(initial_condition(start[:, 0].numpy()))) <= 1e-14
+
+
+def test_error_against_time_script(tmp_path):
+    spec = importlib.util.spec_from_file_location("error_vs_time", Path(__file__).parent.parent / "scripts" /
+                                                  "error_vs_time.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    t = np.linspace(0, 1, 5)
+    assert module.time_below(t, np.array([0.0, 1e-3, 5e-3, 2e-2, 1e-3]), 1e-2) == 0.5  # stays below until 0.5
+    assert module.time_below(t, np.zeros(5), 1e-2) == 1.0
+    assert module.time_below(t, np.full(5, 1.0), 1e-2) is None
