@@ -68,7 +68,7 @@ KAN_CONTENDERS = ("kanpde-jet", "kanpde-autograd", "pykan")
 MLP_CONTENDERS = ("mlp-autograd", "mlp-jet")
 FOURTH_CONTENDERS = ("kanpde-jet-d4", "kanpde-autograd-d4")
 FOURTH_SHAPE, FOURTH_GRID, FOURTH_ORDER = [2, 10, 10, 1], 10, 5
-FOURTH = kanpde.Derivatives.parse(("xxxx",), ("x", "y"))
+FOURTH_DERIVATIVES = ("xxxx",)  # the set {x, xx, xxx, xxxx} over the coordinates (x, y)
 GRID_SWEEP = (5, 10, 20, 50, 100, 200)
 SWEEP_SHAPE, SWEEP_GRID = [2, 10, 1], 10
 PYKAN_VERSION = "0.2.8"
@@ -104,11 +104,11 @@ def autograd_laplacian(model, x):
 
 
 def jet_fourth(model, x):
-    return model.jet(x, FOURTH).d(0, 0, 0, 0)
+    return model.jet(x, kanpde.Derivatives.parse(FOURTH_DERIVATIVES, ("x", "y"))).d(0, 0, 0, 0)
 
 
 def autograd_fourth(model, x):
-    return kanpde.autograd_jet(model, x, FOURTH).d(0, 0, 0, 0)
+    return kanpde.autograd_jet(model, x, kanpde.Derivatives.parse(FOURTH_DERIVATIVES, ("x", "y"))).d(0, 0, 0, 0)
 
 
 def nested_grad_laplacian(model, x):
