@@ -226,10 +226,11 @@ def test_readme_higher_order_example_runs(capsys):
 
 def test_kuramoto_sivashinsky_reference_converges_and_the_field_matches_autograd():
     from kanpde.problems.kuramoto_sivashinsky import KuramotoSivashinsky
-    from kanpde.reference.kuramoto_sivashinsky import initial_condition, self_convergence
+    from kanpde.reference import self_convergence
+    from kanpde.reference.kuramoto_sivashinsky import initial_condition
 
-    change, coarse, _ = self_convergence(length=32 * math.pi, t1=2.0, modes=128, dt=1e-2, x=None,
-                                         t=np.linspace(0.0, 2.0, 5), contour_points=64)
+    change, coarse, _ = self_convergence("kuramoto_sivashinsky", return_references=True, t1=2.0, modes=128, dt=1e-2,
+                                         t=np.linspace(0.0, 2.0, 5))
     assert change < 1e-7  # 128 → 256 modes, dt 1e-2 → 5e-3
     assert np.abs(coarse.u[:, 0] - initial_condition(coarse.x)).max() < 1e-12
     assert np.abs(coarse.u[0] - coarse.u[-1]).max() < 1e-12  # periodic: x = 0 and x = L

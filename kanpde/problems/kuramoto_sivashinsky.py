@@ -36,6 +36,7 @@ class KuramotoSivashinsky(Problem):
     description = "Kuramoto–Sivashinsky u_t + u u_x + u_xx + u_xxxx = 0, periodic on [0, 32π], t ≤ 10 (4th order)"
     box = Box.space_time([0.0], [LENGTH], t0=0.0, t1=10.0, names=("x", "t"))
     derivatives = ("t", "x", "xx", "xxxx")
+    reference_name = "kuramoto_sivashinsky"
     periodic = ("x",)
     conditions = (Initial(initial_condition, hard=True),)
 
@@ -48,8 +49,8 @@ class KuramotoSivashinsky(Problem):
         if cached is None:
             from kanpde.reference import reference
 
-            solution = reference("kuramoto_sivashinsky", length=LENGTH, t1=self.box.t1)
-            cached = ([solution.x, solution.t], solution.u)
+            solution = reference(self.reference_name, length=LENGTH, t1=self.box.t1)
+            cached = solution.on_grid("u")
             self.__dict__["_reference_cache"] = cached
         return cached
 

@@ -3,27 +3,27 @@
 u_t + u·u_x + u_xx + u_xxxx = 0 on x ∈ [0, L) periodic, u(x, 0) = cos(2πx/L)·(1 + sin(2πx/L)); with
 L = 32π this is the setup of Kassam & Trefethen (2005), u(x, 0) = cos(x/16)(1 + sin(x/16)). In Fourier
 space û_t = (k² − k⁴)·û − (ik/2)·(u²)^, a diagonal linear part and a nonlinear part, which the ETDRK4
-integrator of :mod:`kanpde.reference.allen_cahn` takes as they are. The spectrum of the solution decays
-exponentially, so 256 modes on 32π resolve it to round-off; :func:`self_convergence` reports the change
-when the modes are doubled and the step halved.
+integrator of :mod:`kanpde.reference.spectral` takes as they are. The spectrum of the solution decays
+exponentially, so 256 modes on 32π resolve it to round-off; the registered builder reports the change
+when the modes are doubled and the step halved (``attrs["self_convergence"]``).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import fft
 
-from kanpde.reference.allen_cahn import etdrk4_integrate
+from kanpde.reference.common import defaults
+from kanpde.reference.registry import register_reference, self_convergence
+from kanpde.reference.spectral import etdrk4_integrate
+from kanpde.reference.store import Reference
 
-if TYPE_CHECKING:
-    from kanpde.reference.store import Reference
-
-__all__ = ["initial_condition", "kuramoto_sivashinsky", "self_convergence"]
+__all__ = ["initial_condition", "kuramoto_sivashinsky"]
 
 
 def initial_condition(x: np.ndarray, length: float = 32 * math.pi) -> np.ndarray:
@@ -32,6 +32,15 @@ def initial_condition(x: np.ndarray, length: float = 32 * math.pi) -> np.ndarray
     return np.cos(phase) * (1 + np.sin(phase))
 
 
+def _refine(params: dict[str, Any], refine: str) -> tuple[dict[str, Any], str]:
+    """Self-convergence of :func:`kuramoto_sivashinsky`: the modes doubled and dt halved."""
+    if refine != "default":
+        raise ValueError("the Kuramoto-Sivashinsky solver refines only one way: refine='default'")
+    current = {**defaults(kuramoto_sivashinsky), **params}
+    return {**params, "modes": 2 * current["modes"], "dt": current["dt"] / 2}, "modes doubled and dt halved"
+
+
+@register_reference("kuramoto_sivashinsky", refine=_refine, estimate_error=True)
 def kuramoto_sivashinsky(length: float = 32 * math.pi, t1: float = 10.0, modes: int = 256, dt: float = 5e-3,
                          x: ArrayLike | None = None, t: ArrayLike | None = None, contour_points: int = 64,
                          estimate_error: bool = False) -> Reference:
@@ -39,7 +48,9 @@ def kuramoto_sivashinsky(length: float = 32 * math.pi, t1: float = 10.0, modes: 
     every output time must be a multiple of ``dt``. ``estimate_error``: also solve with the modes doubled and
     ``dt`` halved and store the max abs change (``attrs["self_convergence"]``)."""
     if estimate_error:
-        return self_convergence(length=length, t1=t1, modes=modes, dt=dt, x=x, t=t, contour_points=contour_points)[1]
+        params = dict(length=length, t1=t1, modes=modes, dt=dt, x=x, t=t, contour_points=contour_points)
+        _, coarse, _ = cast(tuple, self_convergence("kuramoto_sivashinsky", return_references=True, **params))
+        return coarse
     x = np.linspace(0.0, length, 257) if x is None else np.asarray(x, dtype=float)
     t = np.linspace(0.0, t1, 101) if t is None else np.asarray(t, dtype=float)
     steps = np.rint(t / dt).astype(np.int64)
@@ -64,8 +75,6 @@ def kuramoto_sivashinsky(length: float = 32 * math.pi, t1: float = 10.0, modes: 
     weights[-1] = 1.0 / modes  # the Nyquist mode (modes even), a cosine
     spectra[-1] = spectra[-1].real
     u = (np.exp(1j * np.outer(x, k)) * weights) @ spectra
-    from kanpde.reference.store import Reference  # store imports the solver modules: import at call time
-
     return Reference(x=x, t=t, u=u.real, attrs={
         "problem": "kuramoto_sivashinsky",
         "equation": "u_t + u*u_x + u_xx + u_xxxx = 0, x in [0, L) periodic, u(x,0) = cos(2pi x/L)(1 + sin(2pi x/L))",
@@ -76,13 +85,3 @@ def kuramoto_sivashinsky(length: float = 32 * math.pi, t1: float = 10.0, modes: 
         "solve_time_s": elapsed,
     })
 
-
-def self_convergence(**params) -> tuple[float, Reference, Reference]:
-    """(max abs change on the stored grid when the modes are doubled and dt halved, coarse, fine)."""
-    coarse = kuramoto_sivashinsky(**params)
-    fine = kuramoto_sivashinsky(**{**params, "modes": 2 * params["modes"], "dt": params["dt"] / 2})
-    difference = float(np.max(np.abs(coarse.u - fine.u)))
-    coarse.attrs["self_convergence"] = difference
-    coarse.attrs["self_convergence_refinement"] = "modes doubled and dt halved"
-    coarse.attrs["self_convergence_resolution"] = fine.attrs["resolution"]
-    return difference, coarse, fine
