@@ -256,3 +256,15 @@ def test_error_against_time_script(tmp_path):
     assert module.time_below(t, np.array([0.0, 1e-3, 5e-3, 2e-2, 1e-3]), 1e-2) == 0.5  # stays below until 0.5
     assert module.time_below(t, np.zeros(5), 1e-2) == 1.0
     assert module.time_below(t, np.full(5, 1.0), 1e-2) is None
+
+
+@pytest.mark.parametrize("name", ["beam", "kuramoto_sivashinsky"])
+def test_fourth_order_configs_load_and_build(name):
+    from kanpde.config import load_config
+    from kanpde.solver import build_field, build_problem
+
+    config = load_config(name)
+    problem = build_problem(config.problem)
+    field = build_field(config, problem, torch.device("cpu"))
+    assert problem.derivative_order == 4 and config.model.order == 5
+    assert field.net.width[0] == problem.input_features
