@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import yaml
 
 __all__ = [
-    "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "PointsConfig", "StagePointsConfig", "StageConfig",
+    "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "AdaptiveConfig", "PointsConfig", "StagePointsConfig", "StageConfig",
     "TrainConfig", "EvaluateConfig", "OutputConfig", "Config", "load_config", "config_from_dict", "config_to_dict",
     "dump_config", "apply_overrides",
 ]
@@ -260,6 +260,23 @@ class ModelConfig:
     features: int = _f(integer(1, 10**5), 64)
 
 
+def nullable(check: Check) -> Check:
+    """``check``, or null (meaning: inherit the value from elsewhere)."""
+    what = check.what if "null" in check.what else check.what + " or null"
+    return Check(what, lambda v, path: None if v is None else check(v, path), check.schema)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveConfig:
+    """Residual-based adaptive interior points (RAD, see kanpde.adaptive): every ``every`` steps ``pool`` uniform
+    candidates (null: 10 x points.interior), kept with probability ∝ |r|^k / mean|r|^k + c."""
+
+    every: int = _f(POSITIVE_COUNT, 1000)
+    pool: int | None = _f(nullable(integer(1, MAX_POINTS)), None)
+    k: float = _f(NON_NEGATIVE, 1.0)
+    c: float = _f(NON_NEGATIVE, 1.0)
+
+
 @dataclass(frozen=True, kw_only=True)
 class PointsConfig:
     """Collocation points per batch and how they are drawn."""
@@ -269,12 +286,7 @@ class PointsConfig:
     initial: int = _f(integer(0, MAX_POINTS), 400)
     sampler: str = _f(choice("uniform", "sobol", "halton", "lhs", "grid"), "sobol")
     resample_every: int = _f(COUNT, 0)
-
-
-def nullable(check: Check) -> Check:
-    """``check``, or null (meaning: inherit the value from elsewhere)."""
-    what = check.what if "null" in check.what else check.what + " or null"
-    return Check(what, lambda v, path: None if v is None else check(v, path), check.schema)
+    adaptive: AdaptiveConfig | None = _f(nullable(section(AdaptiveConfig)), None)
 
 
 @dataclass(frozen=True, kw_only=True)

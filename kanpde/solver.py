@@ -21,6 +21,7 @@ import torch
 
 import kanpde
 from kanpde import distributed, plots
+from kanpde.adaptive import build_adaptive
 from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ModelConfig, ProblemConfig, config_from_dict, load_config
 from kanpde.field import Field
@@ -252,7 +253,9 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
         lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)
     trainer = Trainer(field, sampler, config.train, evaluate=(lambda: evaluation.metrics(field)) if main else None,
                       evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
-                      progress=main and not quiet, world=world)
+                      progress=main and not quiet, world=world,
+                      adaptive=build_adaptive(config.points.adaptive, field, config.points.interior, config.train.seed,
+                                              world))
     # everything is checked: only now touch the disk
     run = distributed.on_main(lambda: _open_run(config, out, force, resume), world)
 

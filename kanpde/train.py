@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kanpde import distributed
+from kanpde.adaptive import ResidualAdaptive
 from kanpde.config import StageConfig, TrainConfig
 from kanpde.distributed import World
 from kanpde.field import Field
@@ -89,7 +90,7 @@ class Trainer:
     def __init__(self, field_: Field, sampler: Sampler, config: TrainConfig, *,
                  evaluate: Callable[[], dict[str, float]] | None = None, evaluate_every: int = 0,
                  on_checkpoint: Callable[[Trainer], None] | None = None, checkpoint_every: int = 0,
-                 progress: bool = True, world: World = distributed.SINGLE):
+                 progress: bool = True, world: World = distributed.SINGLE, adaptive: ResidualAdaptive | None = None):
         self.field, self.sampler, self.config, self.world = field_, sampler, config, world
         self.samplers = tuple(  # per stage: ``points`` with the stage's own settings, if any
             sampler.derive(f"train.stages[{index}].points", **stage.points.changes()) if stage.points else sampler
@@ -99,6 +100,9 @@ class Trainer:
         self.progress = progress
         self.weights = self._loss_weights()
         self._check_time_windows()
+        self.adaptive = adaptive  # residual-adaptive interior points (kanpde.adaptive)
+        if adaptive is not None:
+            self._check_adaptive(adaptive)
         self.history = History()
         self.step = 0  # global step: the number of optimizer steps taken
         self.recoveries = 0
@@ -133,6 +137,14 @@ class Trainer:
             raise ValueError(f"train.time_windows_until: {config.time_windows_until} is past the last step "
                              f"({self.total_steps})")
 
+    def _check_adaptive(self, adaptive: ResidualAdaptive) -> None:
+        if self.config.time_windows > 1:
+            raise ValueError("points.adaptive: cannot be combined with train.time_windows (the windows squeeze "
+                             "the points' times)")
+        for index, sampler in enumerate(self.samplers):
+            adaptive.check_sampler(sampler, f"train.stages[{index}].points" if sampler is not self.sampler
+                                   else "points")
+
     @property
     def time_windows_until(self) -> int:
         """The step at which time marching ends (default: the end of the first stage)."""
@@ -156,6 +168,8 @@ class Trainer:
         """The collocation points of ``step``: its stage's draw, with times squeezed into the
         current time window [t0, t_k] (so every window gets all the points)."""
         points = self.sampler_at(step).sample(step)
+        if self.adaptive is not None:
+            points = self.adaptive.points(points, self.sampler_at(step), step)
         end = self.time_window_end(step)
         if end is None:
             return points
@@ -227,8 +241,10 @@ class Trainer:
     def _new_draw(self) -> bool:
         """Whether the stage's sampler draws new points at this step (``resample_every``; a new stage's
         own points come with a new optimizer anyway)."""
-        sampler = self.sampler_at(self.step)
-        return self.step > 0 and sampler.draw_step(self.step) != sampler.draw_step(self.step - 1)
+        sampler, step, adaptive = self.sampler_at(self.step), self.step, self.adaptive
+        if adaptive is not None and step > 0 and adaptive.draw_step(step) != adaptive.draw_step(step - 1):
+            return True
+        return step > 0 and sampler.draw_step(step) != sampler.draw_step(step - 1)
 
     def _new_time_window(self) -> bool:
         """Whether a new time window starts at this step (recorded as an event)."""
@@ -360,13 +376,16 @@ class Trainer:
                 "stage": self._stage_at(max(self.step - 1, 0))[0], "step": self.step, "recoveries": self.recoveries,
                 "lr_scale": self.lr_scale,
                 "train_seconds": self.train_seconds, "history": self.history.rows,
-                "events": self.history.events, "grid": self.kan.grid if self.kan else None}
+                "events": self.history.events, "grid": self.kan.grid if self.kan else None,
+                "adaptive": self.adaptive.state_dict() if self.adaptive is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         self.field.load_state_dict(state["field"])
         self.step, self.recoveries = state["step"], state["recoveries"]
         self.lr_scale, self.train_seconds = state["lr_scale"], state["train_seconds"]
         self.history = History(list(state["history"]), list(state["events"]))
+        if self.adaptive is not None and state.get("adaptive") is not None:
+            self.adaptive.load_state_dict(state["adaptive"])
         index, stage, _ = self._stage_at(self.step)
         if state["optimizer"] is not None and self.step < self.total_steps and state["stage"] == index:
             self.optimizer = _make_optimizer(stage, self.field.parameters())

@@ -15,6 +15,7 @@ from kanpde.reference.allen_cahn import (
     default_initial_condition,
     self_convergence,
 )
+from kanpde.reference.burgers import burgers_cole_hopf, cole_hopf
 from kanpde.reference.store import (
     REFERENCES,
     Reference,
@@ -31,9 +32,11 @@ __all__ = [
     "Reference",
     "allen_cahn_dirichlet",
     "allen_cahn_periodic",
+    "burgers_cole_hopf",
     "cache_dir",
     "cache_path",
     "cached",
+    "cole_hopf",
     "default_initial_condition",
     "read_reference",
     "reference",

@@ -26,6 +26,7 @@ import h5py
 import numpy as np
 
 from kanpde.reference.allen_cahn import allen_cahn_dirichlet, allen_cahn_periodic
+from kanpde.reference.burgers import burgers_cole_hopf
 
 __all__ = [
     "CACHE_VERSION",
@@ -209,6 +210,7 @@ def cached(name: str, builder: Callable[..., Reference], **params: Any) -> Refer
 REFERENCES: dict[str, Callable[..., Reference]] = {
     "allen_cahn": partial(allen_cahn_dirichlet, estimate_error=True),
     "allen_cahn_periodic": partial(allen_cahn_periodic, estimate_error=True),
+    "burgers": partial(burgers_cole_hopf, estimate_error=True),
 }
 
 
