@@ -22,8 +22,8 @@ from typing import Any, NoReturn
 import yaml
 
 __all__ = [
-    "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "AdaptiveConfig", "PointsConfig", "StagePointsConfig", "StageConfig",
-    "TrainConfig", "EvaluateConfig", "OutputConfig", "Config", "load_config", "config_from_dict", "config_to_dict",
+    "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "AdaptiveConfig", "PointsConfig", "StagePointsConfig",
+    "StageConfig", "TrainConfig", "EvaluateConfig", "OutputConfig", "Config", "load_config", "config_from_dict", "config_to_dict",
     "dump_config", "apply_overrides",
 ]
 
