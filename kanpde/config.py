@@ -23,8 +23,8 @@ import yaml
 
 __all__ = [
     "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "AdaptiveConfig", "PointsConfig", "StagePointsConfig",
-    "StageConfig", "TrainConfig", "EvaluateConfig", "OutputConfig", "Config", "load_config", "config_from_dict", "config_to_dict",
-    "dump_config", "apply_overrides",
+    "StageConfig", "TrainConfig", "EvaluateConfig", "OutputConfig", "Config", "load_config", "config_from_dict",
+    "config_to_dict", "dump_config", "apply_overrides",
 ]
 
 BUILTIN_DIR = Path(__file__).parent / "problems"  # built-in configs; read at call time (tests monkeypatch it)
