@@ -252,6 +252,7 @@ class ModelConfig:
     grid: int = _f(integer(1, 10**5), 5)
     order: int = _f(integer(0, 100), 3)
     grid_eps: float = _f(number("a number in [0, 1]", lambda x: 0 <= x <= 1), 0.02)
+    grid_monitor: str = _f(choice("quantile", "arclength", "curvature"), "quantile")
     grid_range: tuple[float, float] = _f(Check("a list [lo, hi] of finite numbers with lo < hi", _grid_range),
                                          [-1.0, 1.0])
     activation: str = _f(choice("tanh", "sin", "silu", "softplus"), "tanh")

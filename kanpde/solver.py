@@ -93,7 +93,7 @@ def build_net(config: ModelConfig, problem: Problem) -> JetModule:
                          f"at most {MAX_PARAMETERS:.0e}")
     if config.type == "kan":
         return KAN(width, grid=config.grid, order=config.order, grid_range=tuple(config.grid_range),
-                   grid_eps=config.grid_eps)
+                   grid_eps=config.grid_eps, grid_monitor=config.grid_monitor)
     if config.type == "mlp":
         return MLP(width, activation=config.activation)
     if config.type == "siren":

@@ -100,6 +100,9 @@ class Trainer:
         self.progress = progress
         self.weights = self._loss_weights()
         self._check_time_windows()
+        if self.kan is not None and self.kan.grid_monitor != "quantile" and not config.grid_update_every:
+            raise ValueError(f"model.grid_monitor: {self.kan.grid_monitor!r} acts only in grid updates; "
+                             "set train.grid_update_every")
         self.adaptive = adaptive  # residual-adaptive interior points (kanpde.adaptive)
         if adaptive is not None:
             self._check_adaptive(adaptive)
