@@ -22,9 +22,9 @@ from typing import Any, NoReturn
 import yaml
 
 __all__ = [
-    "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "AdaptiveConfig", "PointsConfig", "StagePointsConfig",
-    "StageConfig", "TrainConfig", "EvaluateConfig", "OutputConfig", "Config", "load_config", "config_from_dict",
-    "config_to_dict", "dump_config", "apply_overrides",
+    "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "AdaptiveConfig", "PointsConfig",
+    "StagePointsConfig", "StageConfig", "LossBalancingConfig", "TrainConfig", "EvaluateConfig", "OutputConfig",
+    "Config", "load_config", "config_from_dict", "config_to_dict", "dump_config", "apply_overrides",
 ]
 
 BUILTIN_DIR = Path(__file__).parent / "problems"  # built-in configs; read at call time (tests monkeypatch it)
@@ -329,6 +329,15 @@ class StageConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LossBalancingConfig:
+    """Loss weights set by gradient norms every ``every`` steps, λ ← (1 − alpha)·λ + alpha·λ̂ (kanpde.balancing)."""
+
+    method: str = _f(choice("gradient_norm"), "gradient_norm")
+    every: int = _f(POSITIVE_COUNT, 100)
+    alpha: float = _f(number("a number in (0, 1]", lambda x: 0 < x <= 1), 0.9)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Optimisation: stages, grid extension/update schedule, loss weights, recovery from divergence."""
 
@@ -344,6 +353,7 @@ class TrainConfig:
     grid_update_until: int = _f(COUNT, 0)
     loss_weights: dict[str, float] = _f(mapping_of(string(), number("a non-negative finite number", lambda x: x >= 0),
                                                    "a mapping of loss-term names to weights"), {})
+    loss_balancing: LossBalancingConfig | None = _f(nullable(section(LossBalancingConfig)), None)
     max_recoveries: int = _f(integer(0, 1000), 3)
     causal_epsilon: float | str = _f(_causal_epsilon("a non-negative finite number or 'auto'"), 0.0)
     causal_min_weight: float = _f(number("a number in (0, 1)", lambda x: 0 < x < 1), 0.05)

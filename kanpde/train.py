@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from kanpde import distributed
 from kanpde.adaptive import ResidualAdaptive
+from kanpde.balancing import GradientNormBalancing
 from kanpde.config import StageConfig, TrainConfig
 from kanpde.distributed import World
 from kanpde.field import Field
@@ -99,6 +100,7 @@ class Trainer:
         self.on_checkpoint, self.checkpoint_every = on_checkpoint, checkpoint_every
         self.progress = progress
         self.weights = self._loss_weights()
+        self.balancing = self._balancing()
         self._check_time_windows()
         if self.kan is not None and self.kan.grid_monitor != "quantile" and not config.grid_update_every:
             raise ValueError(f"model.grid_monitor: {self.kan.grid_monitor!r} acts only in grid updates; "
@@ -130,6 +132,22 @@ class Trainer:
                 raise ValueError(f"train.loss_weights.{name}: unknown loss term; terms of "
                                  f"{self.field.problem.name}: {', '.join(terms)}")
         return {name: float(self.config.loss_weights.get(name, 1.0)) for name in terms}
+
+    def _balancing(self) -> GradientNormBalancing | None:
+        settings = self.config.loss_balancing
+        if settings is None:
+            return None
+        if len(self.weights) < 2:
+            raise ValueError(f"train.loss_balancing: {self.field.problem.name} has no loss term besides the "
+                             "residual (its conditions are hard): nothing to balance")
+        return GradientNormBalancing(settings.every, settings.alpha)
+
+    def _balance(self, points, stage: StageConfig) -> None:
+        """Loss balancing (kanpde.balancing): new weights from the per-term gradients at this step's points."""
+        across_ranks = distributed.sum_over_ranks if self.world.parallel else None
+        terms = loss_terms(self.field, points, self.config.causal_epsilon_of(stage), self.config.causal_chunks,
+                           across_ranks, self.time_window_end(self.step), None, self.config.causal_min_weight)
+        self.weights = self.balancing.update(self.weights, terms, self.field.parameters(), across_ranks)
 
     def _check_time_windows(self) -> None:
         config, box = self.config, self.field.problem.box
@@ -208,7 +226,8 @@ class Trainer:
                 new_stage = index != current_stage or self.optimizer is None
                 current_stage = index
                 new_grid = self._change_grid()  # the old optimizer state belongs to the old parameters
-                new_objective = self._new_time_window() or self._new_draw()  # L-BFGS: stale curvature
+                new_weights = self.balancing is not None and self.step > 0 and self.balancing.due(self.step)
+                new_objective = self._new_time_window() or self._new_draw() or new_weights  # L-BFGS: stale curvature
                 if new_stage or new_grid or (new_objective and stage.optimizer == "lbfgs"):
                     self.optimizer = _make_optimizer(stage, self.field.parameters())
                 for group in self.optimizer.param_groups:
@@ -287,6 +306,8 @@ class Trainer:
         points = distributed.shard(self.points(self.step), self.world)
         if self._good is None:
             self._good = self._snapshot()
+        if self.balancing is not None and self.balancing.due(self.step):
+            self._balance(points, stage)
         epsilon = self.config.causal_epsilon_of(stage)
         closure = self._closure(points, self.time_window_end(self.step), epsilon)
         loss = self._lbfgs_step(closure, stage) if stage.optimizer == "lbfgs" else self._adam_step(closure)
@@ -301,6 +322,8 @@ class Trainer:
         row.update({name: float(value.detach()) for name, value in closure.terms.items()})
         row.update({"grid": float(self.kan.grid) if self.kan else math.nan,
                     "lr": self.optimizer.param_groups[0]["lr"]})
+        if self.balancing is not None:
+            row.update({f"weight_{name}": weight for name, weight in self.weights.items()})
         return row
 
     def _lbfgs_step(self, closure, stage: StageConfig) -> torch.Tensor:
@@ -377,7 +400,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
                 # the stage the optimizer belongs to: at a stage's end, the stage just finished
                 "stage": self._stage_at(max(self.step - 1, 0))[0], "step": self.step, "recoveries": self.recoveries,
-                "lr_scale": self.lr_scale,
+                "lr_scale": self.lr_scale, "weights": dict(self.weights),
                 "train_seconds": self.train_seconds, "history": self.history.rows,
                 "events": self.history.events, "grid": self.kan.grid if self.kan else None,
                 "adaptive": self.adaptive.state_dict() if self.adaptive is not None else None}
@@ -387,6 +410,7 @@ class Trainer:
         self.step, self.recoveries = state["step"], state["recoveries"]
         self.lr_scale, self.train_seconds = state["lr_scale"], state["train_seconds"]
         self.history = History(list(state["history"]), list(state["events"]))
+        self.weights = dict(state.get("weights", self.weights))
         if self.adaptive is not None and state.get("adaptive") is not None:
             self.adaptive.load_state_dict(state["adaptive"])
         index, stage, _ = self._stage_at(self.step)
