@@ -2,10 +2,11 @@
 
 Every ``every`` steps the weight of each soft-condition term L_i is reset towards
 
-    λ̂_i = max_θ |∇_θ L_r| / mean_θ |∇_θ L_i|,     λ_i ← (1 − α)·λ_i + α·λ̂_i          (their eqs. 40–41)
+    λ̂_i = max_θ |∇_θ (λ_r L_r)| / mean_θ |∇_θ L_i|,     λ_i ← (1 − α)·λ_i + α·λ̂_i     (their eqs. 40–41)
 
-with L_r the residual term (whose weight stays as configured), so that no term's gradient is swamped by the
-residual's; the starting weights are ``train.loss_weights``. Under ``torchrun`` the per-term gradients are summed
+with L_r the residual term, whose weight λ_r stays as configured (their λ_r = 1), so that no term's gradient is
+swamped by the residual's; the starting weights are ``train.loss_weights``. As in the paper the weight of a term
+grows as its gradient vanishes (a well-fitted boundary): the method is meant for Adam. Under ``torchrun`` the per-term gradients are summed
 over ranks first, so every rank computes the same weights.
 """
 
@@ -42,7 +43,7 @@ class GradientNormBalancing:
             flat = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
                               for g, p in zip(parts, parameters)])
             gradients[name] = across_ranks(flat) if across_ranks is not None else flat
-        largest = gradients[self.reference].abs().max()
+        largest = weights[self.reference] * gradients[self.reference].abs().max()
         new = dict(weights)
         for name, gradient in gradients.items():
             mean = gradient.abs().mean()

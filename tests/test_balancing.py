@@ -23,11 +23,11 @@ def test_update_follows_the_annealing_formula():
     theta = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
     terms = {"residual": (theta * torch.tensor([3.0, 1.0, 0.0], dtype=torch.float64)).sum() ** 2,
              "boundary": (theta**2).sum() * 0.01, "flat": theta.new_zeros(()) * 0 + 1.0}
-    # ∇ residual = 2·(3·1 − 2)·[3, 1, 0] = [6, 2, 0]: max 6;  ∇ boundary = 0.02·θ: mean |.| = 0.02·3.5/3
+    # ∇ residual = 2·(3·1 − 2)·[3, 1, 0] = [6, 2, 0]: max 6, weighted 2·6;  ∇ boundary = 0.02·θ: mean 0.02·3.5/3
     new = GradientNormBalancing(every=1, alpha=0.5).update({"residual": 2.0, "boundary": 1.0, "flat": 3.0},
                                                             terms, [theta])
     assert new["residual"] == 2.0 and new["flat"] == 3.0  # the reference and a term without gradient keep theirs
-    assert new["boundary"] == pytest.approx(0.5 * 1.0 + 0.5 * 6 / (0.02 * 3.5 / 3), rel=1e-12)
+    assert new["boundary"] == pytest.approx(0.5 * 1.0 + 0.5 * 2 * 6 / (0.02 * 3.5 / 3), rel=1e-12)
     assert GradientNormBalancing(every=5, alpha=0.9).due(10) and not GradientNormBalancing(5, 0.9).due(11)
     with pytest.raises(ValueError, match="train.loss_balancing"):
         GradientNormBalancing(every=1, alpha=0.0)
