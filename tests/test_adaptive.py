@@ -112,3 +112,18 @@ def test_adaptive_settings_are_checked(tmp_path):
         solve(load_config("burgers", TINY + ["points.adaptive.pool=10"]), out=tmp_path / "a", quiet=True)
     with pytest.raises(ValueError, match=r"points.adaptive: cannot be combined with train.time_windows"):
         solve(load_config("burgers", TINY + ["train.time_windows=2"]), out=tmp_path / "b", quiet=True)
+
+
+def test_readme_example_runs(tmp_path, monkeypatch, capsys):
+    """The python block after the README's "Shocks and sharp layers" paragraph: RAD points and arc-length knots
+    on the Poisson quick start, 200 steps."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index("**Shocks and sharp layers**")
+    code = re.search(r"^```python\n(.*?)^```", text[start:], re.MULTILINE | re.DOTALL).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md:Shocks and sharp layers", "exec"), {"__name__": "readme_example"})
+    error = float(re.search(r"relative L2 error (\S+) in", capsys.readouterr().out).group(1))
+    assert error < 3e-2
