@@ -6,8 +6,8 @@ Every ``every`` steps the weight of each soft-condition term L_i is reset toward
 
 with L_r the residual term, whose weight λ_r stays as configured (their λ_r = 1), so that no term's gradient is
 swamped by the residual's; the starting weights are ``train.loss_weights``. As in the paper the weight of a term
-grows as its gradient vanishes (a well-fitted boundary): the method is meant for Adam. Under ``torchrun`` the per-term gradients are summed
-over ranks first, so every rank computes the same weights.
+grows as its gradient vanishes (a well-fitted boundary), without bound. Under ``torchrun`` the per-term gradients
+are summed over ranks first, so every rank computes the same weights.
 """
 
 from __future__ import annotations
