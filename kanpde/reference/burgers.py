@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import roots_hermite
 
-if TYPE_CHECKING:
-    from kanpde.reference.store import Reference
+from kanpde.reference.common import defaults
+from kanpde.reference.registry import register_reference, self_convergence
+from kanpde.reference.store import Reference
 
 __all__ = ["BURGERS_NU", "burgers_cole_hopf", "cole_hopf"]
 
@@ -51,6 +52,14 @@ def cole_hopf(x: ArrayLike, t: float, nu: float = BURGERS_NU, nodes: int = 128) 
     return -(weight * np.sin(np.pi * y)).sum(axis=-1) / weight.sum(axis=-1)
 
 
+def _refine(params: dict[str, Any], refine: str) -> tuple[dict[str, Any], str]:
+    """Self-convergence of :func:`burgers_cole_hopf`: the Gauss–Hermite nodes doubled."""
+    if refine != "default":
+        raise ValueError("the Cole-Hopf solution refines only one way: refine='default'")
+    return {**params, "nodes": 2 * {**defaults(burgers_cole_hopf), **params}["nodes"]}, "Gauss-Hermite nodes doubled"
+
+
+@register_reference("burgers", refine=_refine, estimate_error=True)
 def burgers_cole_hopf(
     nu: float = BURGERS_NU,
     nodes: int = 128,
@@ -61,11 +70,11 @@ def burgers_cole_hopf(
     """The Burgers benchmark's exact solution on the grid ``x`` (default ``linspace(-1, 1, 513)``, which contains
     the shock at ``x = 0``) times ``t`` (default ``linspace(0, 1, 201)``), as a :class:`Reference`.
 
-    ``estimate_error``: also evaluate with ``2 * nodes`` nodes and record the max abs change in
-    ``attrs["self_convergence"]``.
+    ``estimate_error``: also evaluate with ``2 * nodes`` nodes (:func:`self_convergence`) and record the max abs
+    change in ``attrs["self_convergence"]``.
     """
-    from kanpde.reference.store import Reference  # store imports this module: import at call time
-
+    if estimate_error:
+        return self_convergence("burgers", return_references=True, nu=nu, nodes=nodes, x=x, t=t)[1]
     x = np.linspace(-1.0, 1.0, 513) if x is None else np.asarray(x, dtype=float)
     t = np.linspace(0.0, 1.0, 201) if t is None else np.asarray(t, dtype=float)
     if x.ndim != 1 or t.ndim != 1 or t.size == 0 or np.any(t < 0):
@@ -82,9 +91,4 @@ def burgers_cole_hopf(
         "parameters": {"nu": nu},
         "solve_time_s": time.perf_counter() - start,
     }
-    if estimate_error:
-        fine = np.stack([cole_hopf(x, float(time_), nu, 2 * nodes) for time_ in t], axis=1)
-        attrs["self_convergence"] = float(np.max(np.abs(fine - u)))
-        attrs["self_convergence_refinement"] = "Gauss-Hermite nodes doubled"
-        attrs["self_convergence_resolution"] = {"nodes": 2 * int(nodes)}
     return Reference(x=x, t=t, u=u, attrs=attrs)
