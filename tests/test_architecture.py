@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("problem", ["kanpde.problem", "kanpde.problems.*"]),  # the Problem class and the built-in problems
     ("field", ["kanpde.field"]),
     ("loss", ["kanpde.loss"]),
-    ("train", ["kanpde.distributed", "kanpde.train"]),
+    ("train", ["kanpde.distributed", "kanpde.adaptive", "kanpde.balancing", "kanpde.train"]),
     ("results", ["kanpde.results", "kanpde.plots"]),
     ("solver", ["kanpde.solver"]),
     ("tools", ["kanpde.compare", "kanpde.symbolic.*"]),  # built on complete runs
