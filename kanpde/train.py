@@ -6,6 +6,8 @@ is rebuilt afterwards, since its state belongs to the old parameters. With time 
 the points of a space-time problem are confined to a growing time interval [t0, t_k]
 (time marching). A stage may have its own points (more of them for L-BFGS, say). A
 non-finite loss or gradient restores the last good state and lowers the learning rate.
+Optional: residual-adaptive interior points (:mod:`kanpde.adaptive`) and loss weights set by
+gradient norms (:mod:`kanpde.balancing`).
 """
 
 from __future__ import annotations
