@@ -20,67 +20,39 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
 from kanpde.autodiff import autograd_jet
+from kanpde.conditions import (
+    CONDITIONS,
+    Condition,
+    Dirichlet,
+    Initial,
+    Neumann,
+    Periodic,
+    PointValue,
+    Robin,
+    target_values,
+)
 from kanpde.geometry import Box
 from kanpde.jet import MODES, Jet
+from kanpde.taylor import Derivatives, jet_order, resolve, trace
 
-Target = float | Callable[[torch.Tensor], torch.Tensor]
+# the condition classes live in kanpde.conditions; importing them from here keeps working
+__all__ = ["Problem", "did_you_mean", "target_values", "Condition", "Dirichlet", "Neumann", "Robin", "Periodic",
+           "Initial", "PointValue"]
 
-
-def target_values(target: Target, x: torch.Tensor) -> torch.Tensor:
-    """A condition's target at points ``x`` [N, D], as a tensor [N]."""
-    if callable(target):
-        value = torch.as_tensor(target(x), dtype=x.dtype, device=x.device)
-        return value.expand(x.shape[0]) if value.ndim == 0 else value
-    return torch.full((x.shape[0],), float(target), dtype=x.dtype, device=x.device)
-
-
-@dataclass(frozen=True)
-class Dirichlet:
-    """u = value on the given faces ("all" spatial faces, or names like "x=-1").
-
-    ``hard=True`` builds it into the output, u = g(x) + D(x)·N(x) with D vanishing on the
-    faces, so the condition holds exactly; then ``value`` must be defined inside the domain too.
-    """
-
-    value: Target = 0.0
-    faces: str | Sequence[str] = "all"
-    hard: bool = False
-    name: str = "boundary"
+def did_you_mean(name: str, options: Sequence[str]) -> str:
+    """"; did you mean 'p'?" for the closest option, else the list of options."""
+    close = difflib.get_close_matches(str(name), list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; choices: {', '.join(options) or 'none'}"
 
 
-@dataclass(frozen=True)
-class Neumann:
-    """∂u/∂n = value (outward normal derivative) on the given faces."""
+RESERVED = ("step", "loss", "stage", "lr", "rel_l2", "seconds")
 
-    value: Target = 0.0
-    faces: str | Sequence[str] = "all"
-    name: str = "neumann"
-
-
-@dataclass(frozen=True)
-class Periodic:
-    """u and ∂u/∂x_axis equal on the two faces of ``axis`` (a coordinate name)."""
-
-    axis: str
-    name: str = "periodic"
-
-
-@dataclass(frozen=True)
-class Initial:
-    """u(x, t0) = value(x). ``hard=True``: u = g(x) + (t − t0)/(t1 − t0)·N(x, t)."""
-
-    value: Target
-    hard: bool = False
-    name: str = "initial"
-
-
-Condition = Dirichlet | Neumann | Periodic | Initial
+AnyCondition = Condition  # the name the problem modules of the higher-order work use
 
 
 class Problem:
@@ -88,12 +60,16 @@ class Problem:
 
     Class attributes:
       ``box``          the domain (:class:`kanpde.Box`, coordinate names included);
-      ``outputs``      number of unknown fields (1 by default);
+      ``fields``       names of the unknown fields, e.g. ("u", "v", "p") for a system (default ("u",));
+      ``outputs``      number of unknown fields (set from ``fields``);
       ``derivatives``  what the residual reads: "trace" (Laplacian), "diagonal" (∂²/∂x_a²
-                       and first derivatives), "full" (mixed second derivatives) or "none";
+                       and first derivatives), "full" (mixed second derivatives), "none", a list
+                       of derivatives of any order such as ("t", "x", "xx", "xxxx") or
+                       (("x", "x"), ("x", "t")), or "auto" (found by one tracing pass of the
+                       residual); the instance holds the resolved jet mode;
       ``params``       parameters with defaults, settable from YAML (``problem.params``) and
                        read as attributes (``self.kappa``);
-      ``conditions``   boundary/initial conditions;
+      ``conditions``   boundary/initial/point conditions (:mod:`kanpde.conditions`);
       ``description``  one line for ``python -m kanpde list``;
       ``periodic``     coordinates in which the field is built exactly periodic: the network
                        sees (cos πξ, sin πξ) for them, so its input size is ``input_features``.
@@ -101,10 +77,11 @@ class Problem:
     """
 
     box: ClassVar[Box]
+    fields: ClassVar[tuple[str, ...]] = ("u",)
     outputs: ClassVar[int] = 1
-    derivatives: ClassVar[str] = "trace"
+    derivatives: ClassVar[str | Sequence] = "trace"
     params: ClassVar[dict[str, Any]] = {}
-    conditions: ClassVar[Sequence[Condition]] = ()
+    conditions: ClassVar[Sequence[AnyCondition]] = ()
     description: ClassVar[str] = ""
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
@@ -113,6 +90,11 @@ class Problem:
         super().__init_subclass__(**kwargs)
         if "problem_name" not in cls.__dict__:
             cls.problem_name = cls.__name__.lower()
+        if "fields" in cls.__dict__:
+            cls.fields = tuple(cls.fields)
+            cls.outputs = len(cls.fields)
+        elif "outputs" in cls.__dict__:  # unnamed fields: u_0, u_1, ...
+            cls.fields = ("u",) if cls.outputs == 1 else tuple(f"u_{k}" for k in range(cls.outputs))
 
     def __init__(self, **params: Any):
         cls = type(self)
@@ -120,15 +102,18 @@ class Problem:
             raise TypeError(f"{cls.__name__}: a Problem must define residual(self, u, x)")
         if not isinstance(getattr(cls, "box", None), Box):
             raise TypeError(f"{cls.__name__}: a Problem must set box = kanpde.Box(...)")
-        if self.derivatives not in MODES[1:]:
-            raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, "
-                             f"got {self.derivatives!r}")
+        declared = cls.derivatives
+        if isinstance(declared, str) and declared not in (*MODES[1:], "auto"):
+            raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, auto, or a list "
+                             f"such as ('t', 'xx'), got {declared!r}")
+        if not self.fields or len(set(self.fields)) != len(self.fields) or not all(
+                isinstance(f, str) and f.isidentifier() for f in self.fields):
+            raise ValueError(f"{cls.__name__}.fields: must be distinct names, got {self.fields!r}")
         self.params = dict(cls.params)
         for key, value in params.items():
             if key not in cls.params:
-                close = difflib.get_close_matches(key, list(cls.params), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; parameters: {', '.join(cls.params) or 'none'}"
-                raise ValueError(f"problem.params.{key}: unknown parameter of {self.name}{hint}")
+                raise ValueError(f"problem.params.{key}: unknown parameter of {self.name}"
+                                 f"{did_you_mean(key, list(cls.params))}")
             default = cls.params[key]
             if isinstance(default, bool) and not isinstance(value, bool):
                 raise ValueError(f"problem.params.{key}: must be true or false, got {value!r}")
@@ -140,6 +125,38 @@ class Problem:
         for key, value in self.params.items():
             setattr(self, key, value)
         self._check_conditions()
+        self.derivatives = self._resolve_derivatives(declared)
+        self.condition_modes = {c.name: self._condition_mode(c) for c in self.conditions}
+
+    def _probe(self) -> torch.Tensor:
+        """Two points inside the box, for tracing passes."""
+        lo, hi = torch.tensor(self.box.lo, dtype=torch.float64), torch.tensor(self.box.hi, dtype=torch.float64)
+        return lo + torch.tensor([[0.3], [0.6]], dtype=torch.float64) * (hi - lo)
+
+    def _traced(self, fn: Callable) -> str | Derivatives:
+        return resolve(trace([fn], self._probe(), self.coords), self.coords)
+
+    def _condition_mode(self, condition: Condition) -> str | Derivatives:
+        """The jet mode a condition reads: declared (``derivatives=``), or traced from ``fn`` ("auto")."""
+        try:
+            if condition.mode == "auto":
+                return self._traced(condition.fn)
+            return condition.mode if condition.mode in MODES else resolve(condition.mode, self.coords)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}.conditions ({condition.name}): {error}") from None
+
+    def _resolve_derivatives(self, declared) -> str | Derivatives:
+        try:
+            if declared == "auto":
+                return self._traced(self.residual)
+            return resolve(declared, self.coords)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}.{error}") from None
+
+    @property
+    def derivative_order(self) -> int:
+        """The highest derivative order the residual and the conditions read."""
+        return max(jet_order(m) for m in (self.derivatives, *self.condition_modes.values()))
 
     @property
     def name(self) -> str:
@@ -150,12 +167,18 @@ class Problem:
         return self.box.names
 
     @property
+    def is_system(self) -> bool:
+        """Several unknown fields: the residual's ``u`` is read field by field, ``u["p"]``."""
+        return self.outputs > 1
+
+    @property
     def input_features(self) -> int:
         """The network's input size: one per coordinate, two per periodic one."""
         return self.box.dim + len(self.periodic)
 
-    def residual(self, u: Jet, x: torch.Tensor) -> torch.Tensor:
-        """The PDE residual at interior points ``x`` [N, D] for the field's jet ``u``; [N] (or [N, k])."""
+    def residual(self, u: Jet, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        """The PDE residual at interior points ``x`` [N, D] for the field's jet ``u``: [N] (or [N, k]),
+        or a dict of named residuals {"momentum_x": [N], ...}, each its own loss term."""
         raise NotImplementedError
 
     def exact(self, x: torch.Tensor) -> torch.Tensor | None:
@@ -163,7 +186,8 @@ class Problem:
         return None
 
     def reference(self) -> tuple[list, torch.Tensor] | None:
-        """A reference solution on a grid (axes, values of shape [len(axis) for axis in axes]), if no exact one."""
+        """A reference solution on a tensor grid, if no exact one: (axes, values) with values of shape
+        [len(axis) for axis in axes] (+ [outputs] for a system)."""
         return None
 
     @property
@@ -173,67 +197,155 @@ class Problem:
 
     # -- conditions ---------------------------------------------------------------------
     def _check_conditions(self) -> None:
-        names = set()
+        owner = f"{type(self).__name__}.conditions"
+        names: set[str] = set()
         for condition in self.conditions:
-            if not isinstance(condition, (Dirichlet, Neumann, Periodic, Initial)):
-                raise TypeError(f"{type(self).__name__}.conditions: expected Dirichlet, Neumann, Periodic or "
-                                f"Initial, got {condition!r}")
-            if condition.name in names or condition.name == "residual":
-                raise ValueError(f"{type(self).__name__}.conditions: the name {condition.name!r} is used twice")
+            if not isinstance(condition, Condition):
+                raise TypeError(f"{owner}: expected kanpde conditions ({', '.join(c.__name__ for c in CONDITIONS)}), "
+                                f"got {condition!r}")
+            where = f"{owner} ({condition.name})"
+            if condition.name in names or condition.name == "residual" or condition.name in RESERVED:
+                raise ValueError(f"{where}: the name {condition.name!r} is used twice or reserved; pass name=")
             names.add(condition.name)
-            if isinstance(condition, (Dirichlet, Neumann)):
-                self.faces_of(condition)
-            if isinstance(condition, Periodic) and condition.axis not in self.box.names:
-                raise ValueError(f"Periodic.axis: unknown coordinate {condition.axis!r}; coordinates: {self.box.names}")
-            if isinstance(condition, Initial) and not self.box.has_time:
-                raise ValueError(f"{type(self).__name__}: an Initial condition needs a space-time box")
+            if not (math.isfinite(condition.weight) and condition.weight >= 0):
+                raise ValueError(f"{where}: weight must be a finite number ≥ 0, got {condition.weight}")
+            self._check_field(condition, where)
+            self._check_where(condition, where)
         for axis in self.periodic:
             if axis not in self.box.names:
-                raise ValueError(f"{type(self).__name__}.periodic: unknown coordinate {axis!r}; "
-                                 f"coordinates: {self.box.names}")
-        if sum(getattr(c, "hard", False) for c in self.conditions) > 1:
-            raise ValueError(f"{type(self).__name__}: at most one hard condition is supported by the generic "
-                             "output transform; override output_transform() to combine several")
+                raise ValueError(f"{type(self).__name__}.periodic: unknown coordinate {axis!r}"
+                                 f"{did_you_mean(axis, self.box.names)}")
+        self._check_hard()
 
-    def faces_of(self, condition: Dirichlet | Neumann) -> list[int]:
+    def _check_field(self, condition: Condition, where: str) -> None:
+        if condition.field is None:
+            if self.is_system and type(condition) is not Condition:
+                raise ValueError(f"{where}: {self.name} has fields {', '.join(self.fields)}; name one with field=")
+        elif condition.field not in self.fields:
+            raise ValueError(f"{where}: unknown field {condition.field!r}{did_you_mean(condition.field, self.fields)}")
+
+    def _check_where(self, condition: Condition, where: str) -> None:
+        box = self.box
+        if isinstance(condition, Periodic):
+            if condition.axis not in box.names:
+                raise ValueError(f"{where}: unknown coordinate {condition.axis!r}"
+                                 f"{did_you_mean(condition.axis, box.names)}")
+        elif isinstance(condition, PointValue):
+            at = torch.tensor([condition.at], dtype=torch.float64)
+            if at.shape[1] != box.dim or not bool(box.contains(at, tol=1e-12).all()):
+                raise ValueError(f"{where}: the point {condition.at} is not in the domain {box!r}")
+        elif condition.kind == "initial":
+            if not box.has_time:
+                raise ValueError(f"{where}: an initial condition needs a space-time box")
+            derivative = getattr(condition, "derivative", None)
+            if derivative is not None and derivative not in box.names:
+                raise ValueError(f"{where}: unknown coordinate {derivative!r}{did_you_mean(derivative, box.names)}")
+        elif condition.kind == "boundary":
+            self.faces_of(condition)
+
+    def _check_hard(self) -> None:
+        owner = f"{type(self).__name__}.conditions"
+        for field in self.fields:
+            hard = self.hard_conditions(field)
+            kinds = [("dirichlet" if isinstance(c, Dirichlet) else "initial_" + str(c.derivative)) for c in hard]
+            for kind in set(kinds):
+                if kinds.count(kind) > 1:
+                    raise ValueError(f"{owner}: field {field!r} has two hard conditions of one kind ({kind}); "
+                                     "make one soft or write output_transform()")
+            derivatives = [c for c in hard if isinstance(c, Initial) and c.derivative]
+            for c in derivatives:
+                if c.derivative != self.box.names[self.box.time_axis] or "initial_None" not in kinds:
+                    raise ValueError(f"{owner} ({c.name}): a hard derivative initial condition needs derivative="
+                                     "the time coordinate and a hard value initial condition on the same field")
+        for c in self.conditions:
+            if c.hard and not isinstance(c, (Dirichlet, Initial)):
+                raise ValueError(f"{owner} ({c.name}): only Dirichlet and Initial conditions can be hard")
+
+    def faces_of(self, condition: Condition) -> list[int]:
         """Indices (into ``box.faces()``) of the faces a boundary condition applies to."""
-        if condition.faces == "all":
+        if condition.on == "all":
             return list(self.box.boundary_faces())
-        faces = [condition.faces] if isinstance(condition.faces, str) else list(condition.faces)
+        faces = [condition.on] if isinstance(condition.on, str) else list(condition.on)
         return [self.box.face_index(face) for face in faces]
+
+    def boundary_part(self, condition: Condition, points) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sampled boundary points (and outward normals) where ``condition.on`` applies.
+        The one place that resolves ``on=`` to points."""
+        faces = torch.as_tensor(self.faces_of(condition), device=points.boundary.device)
+        chosen = torch.isin(points.boundary_face, faces)
+        return points.boundary[chosen], points.boundary_normal[chosen]
+
+    def hard_conditions(self, field: str | None = None) -> list[Condition]:
+        """Hard conditions (of ``field`` if given)."""
+        return [c for c in self.conditions if c.hard and (field is None or (c.field or self.fields[0]) == field)]
 
     @property
     def soft_conditions(self) -> list[Condition]:
-        return [c for c in self.conditions if not getattr(c, "hard", False)]
+        return [c for c in self.conditions if not c.hard]
 
-    def loss_terms(self) -> list[str]:
-        """Names of the loss terms: "residual" and every soft condition."""
-        return ["residual"] + [c.name for c in self.soft_conditions]
+    def loss_terms(self, residuals: Sequence[str] = ("residual",)) -> list[str]:
+        """Names of the loss terms: the residual(s) and every soft condition."""
+        return list(residuals) + [c.name for c in self.soft_conditions]
 
     # -- hard constraints ---------------------------------------------------------------
     def output_transform(self, u: Jet, x: torch.Tensor) -> Jet:
-        """Map the network's jet ``u`` (channels [outputs]) to the field's, building in hard
-        conditions. Default: for a hard Dirichlet or Initial condition u ← g + D·u."""
-        hard = [c for c in self.conditions if getattr(c, "hard", False)]
-        if not hard:
-            return u
-        condition = hard[0]
-        lift = autograd_jet(lambda p: target_values(condition.value, p)[:, None], x, u.mode, u.coords)
-        distance = autograd_jet(lambda p: self._distance(condition, p)[:, None], x, u.mode, u.coords)
-        return lift + distance * u
+        """Map the network's jet ``u`` (channels [outputs]) to the fields', building in hard conditions.
 
-    def _distance(self, condition: Dirichlet | Initial, x: torch.Tensor) -> torch.Tensor:
-        """A smooth factor that vanishes exactly where the hard condition applies."""
+        Per field, with its hard Dirichlet (value g_D on faces with distance factor D) and hard
+        initial conditions (u = g_0, ∂_t u = g_1 at t0; τ = (t − t0)/(t1 − t0)):
+            u = G + D·τ^m·N,   G = g_D + [g_0 − g_D(·, t0)] + (t − t0)·[g_1 − ∂_t g_D(·, t0)],
+        m the number of hard initial conditions. G meets each condition where the data agree
+        (g_0 = g_D on the boundary at t0, as a smooth solution needs), and D·τ^m·N leaves them alone.
+        """
+        if not self.hard_conditions():
+            return u
+        parts = []
+        for index, field in enumerate(self.fields):
+            hard = self.hard_conditions(field)
+            own = u[index : index + 1]
+            if hard:
+                lift = autograd_jet(lambda p, h=hard: self._lift(h, p)[:, None], x, u.mode, u.coords)
+                factor = autograd_jet(lambda p, h=hard: self._distance(h, p)[:, None], x, u.mode, u.coords)
+                own = lift + factor * own
+            parts.append(own)
+        return Jet.cat(parts)
+
+    def _lift(self, hard: Sequence[Condition], x: torch.Tensor) -> torch.Tensor:
+        """G(x) of :meth:`output_transform`: meets every hard condition of one field."""
+        dirichlet = next((c for c in hard if isinstance(c, Dirichlet)), None)
+        value = next((c for c in hard if isinstance(c, Initial) and not c.derivative), None)
+        rate = next((c for c in hard if isinstance(c, Initial) and c.derivative), None)
+        g = target_values(dirichlet.value, x) if dirichlet else x.new_zeros(x.shape[0])
+        if value is None:
+            return g
+        axis, t0 = self.box.time_axis, self.box.t0
+        outer = torch.is_grad_enabled()
+        with torch.enable_grad():  # ∂_t g_D(x, t0) by autograd, also when evaluating without gradients
+            at_t0 = x.new_full((x.shape[0],), t0).requires_grad_(rate is not None and dirichlet is not None)
+            x0 = torch.cat([x[:, :axis], at_t0[:, None], x[:, axis + 1 :]], dim=1)
+            g_at_t0 = target_values(dirichlet.value, x0) if dirichlet else x.new_zeros(x.shape[0])
+            lift = g + target_values(value.value, x0) - g_at_t0
+            if rate is not None:
+                slope = target_values(rate.value, x0)
+                if g_at_t0.requires_grad:
+                    slope = slope - torch.autograd.grad(g_at_t0.sum(), at_t0, create_graph=outer)[0]
+                lift = lift + (x[:, axis] - t0) * slope
+        return lift if outer else lift.detach()
+
+    def _distance(self, hard: Sequence[Condition], x: torch.Tensor) -> torch.Tensor:
+        """A smooth factor that vanishes exactly where the hard conditions apply (D·τ^m)."""
         box = self.box
-        if isinstance(condition, Initial):
-            axis = box.time_axis
-            return (x[:, axis] - box.lo[axis]) / (box.hi[axis] - box.lo[axis])
         factor = torch.ones_like(x[:, 0])
-        for index in self.faces_of(condition):
-            face = box.faces()[index]
-            lo, hi = box.lo[face.axis], box.hi[face.axis]
-            gap = x[:, face.axis] - lo if face.side == "lo" else hi - x[:, face.axis]
-            factor = factor * gap / (hi - lo)
+        for condition in hard:
+            if isinstance(condition, Initial):
+                axis = box.time_axis
+                factor = factor * (x[:, axis] - box.lo[axis]) / (box.hi[axis] - box.lo[axis])
+                continue
+            for index in self.faces_of(condition):
+                face = box.faces()[index]
+                lo, hi = box.lo[face.axis], box.hi[face.axis]
+                gap = x[:, face.axis] - lo if face.side == "lo" else hi - x[:, face.axis]
+                factor = factor * gap / (hi - lo)
         return factor
 
     def __repr__(self) -> str:

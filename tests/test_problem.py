@@ -201,11 +201,12 @@ def test_duplicate_condition_names(conditions):
         Duplicate()
 
 
-def test_two_hard_conditions():
+def test_two_hard_conditions_of_one_kind_are_refused():
     class TwoHard(Heat):
-        conditions = [Dirichlet(0.0, hard=True), Initial(lambda x: torch.sin(torch.pi * x[:, 0]), hard=True)]
+        conditions = [Dirichlet(0.0, on="x=0", hard=True, name="left"),
+                      Dirichlet(0.0, on="x=1", hard=True, name="right")]
 
-    with pytest.raises(ValueError, match="TwoHard.*hard"):
+    with pytest.raises(ValueError, match="TwoHard.*two hard conditions"):
         TwoHard()
 
 
