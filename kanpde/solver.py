@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from kanpde import checks, distributed, plots
+from kanpde.adaptive import build_adaptive
 from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ConfigError, ModelConfig, ProblemConfig, config_from_dict, load_config
 from kanpde.field import Field
@@ -150,7 +151,7 @@ def build_net(config: ModelConfig, problem: Problem) -> JetModule:
                              f"order {config.order} cannot represent (zero between knots); set model.order to "
                              f"at least {needed} ({needed + 1} for a continuous {_ordinal(needed)} derivative)")
         return KAN(width, grid=config.grid, order=config.order, grid_range=tuple(config.grid_range),
-                   grid_eps=config.grid_eps)
+                   grid_eps=config.grid_eps, grid_monitor=config.grid_monitor)
     if config.type == "mlp":
         return MLP(width, activation=config.activation)
     if config.type == "siren":
@@ -364,10 +365,11 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
     with user_code():
         evaluation = distributed.on_main(
             lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)
+    adaptive = build_adaptive(config.points.adaptive, field, config.points.interior, sampler.seed, world)
     with user_code():  # the trainer evaluates the residual once for the loss terms' names
         trainer = Trainer(field, sampler, config.train, evaluate=(lambda: evaluation.metrics(field)) if main else None,
                           evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
-                          progress=main and not quiet, world=world)
+                          progress=main and not quiet, world=world, adaptive=adaptive)
     path = Path(out or config.output.dir or default_out(config))
     if resume:  # the checkpoint is read and checked against the config before anything is written
         state = distributed.broadcast_object(distributed.on_main(lambda: _resume_state(path, config), world), world)

@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # conditions, Problem, built-in problems
     ("field", ["kanpde.field"]),
     ("loss", ["kanpde.loss", "kanpde.checks"]),  # the loss; checks of a config against its problem
-    ("train", ["kanpde.distributed", "kanpde.train"]),
+    ("train", ["kanpde.distributed", "kanpde.adaptive", "kanpde.balancing", "kanpde.train"]),
     ("results", ["kanpde.results", "kanpde.plots"]),
     ("solver", ["kanpde.solver"]),
     ("tools", ["kanpde.compare", "kanpde.symbolic.*"]),  # built on complete runs
