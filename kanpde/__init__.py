@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from kanpde.autodiff import autograd_jet  # noqa: E402
 from kanpde.conditions import Condition, Dirichlet, Initial, Neumann, Periodic, PointValue, Robin  # noqa: E402
 from kanpde.config import Config, ConfigError, load_config  # noqa: E402
+from kanpde.data import Observations  # noqa: E402
 from kanpde.field import Field  # noqa: E402
 from kanpde.geometry import Box, Sampler  # noqa: E402
 from kanpde.jet import Jet  # noqa: E402
@@ -12,11 +13,12 @@ from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule  # noqa: E402
 from kanpde.problem import Problem  # noqa: E402
 from kanpde.solver import LoadedRun, load, solve  # noqa: E402
 from kanpde.train import DivergenceError, Trainer  # noqa: E402
+from kanpde.unknown import Unknown  # noqa: E402
 
 __all__ = [
     "KAN", "MLP", "SIREN", "FourierMLP", "JetModule", "Jet", "autograd_jet",
     "Box", "Sampler", "Problem", "Condition", "Dirichlet", "Neumann", "Robin", "Periodic", "Initial",
-    "PointValue",
+    "PointValue", "Observations", "Unknown",
     "Field", "Trainer", "DivergenceError", "Config", "ConfigError", "load_config",
     "solve", "load", "LoadedRun", "export", "__version__",
 ]

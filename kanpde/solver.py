@@ -23,8 +23,11 @@ import kanpde
 from kanpde import distributed, plots
 from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ModelConfig, ProblemConfig, config_from_dict, load_config
+from kanpde.data import read_observations
 from kanpde.field import Field
 from kanpde.geometry import Sampler, evaluation_grid
+from kanpde.identify import METHOD as IDENTIFY_METHOD
+from kanpde.identify import identified
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
 from kanpde.problem import Problem
 from kanpde.results import RunDirectory, read_summary
@@ -33,6 +36,7 @@ from kanpde.train import Trainer
 BUILTIN_PROBLEMS = Path(__file__).parent / "problems"
 MAX_PARAMETERS = 10**8
 MAX_EVALUATION_POINTS = 10**7
+IDENTIFY_POINTS = 20000  # collocation points for the identified parameters' standard errors
 
 
 # -- building blocks ----------------------------------------------------------------------
@@ -73,6 +77,13 @@ def problem_class(name: str) -> type[Problem]:
 
 def build_problem(config: ProblemConfig) -> Problem:
     return problem_class(config.name)(**config.params)
+
+
+def add_data(config: Config, problem: Problem) -> None:
+    """Read the config's ``data`` files (relative to the current directory) into the problem's observations."""
+    for entry in config.data:
+        problem.add_observations(read_observations(entry.file, problem.coords, problem.fields, entry.field,
+                                                   entry.noise, entry.weight, entry.name))
 
 
 def build_net(config: ModelConfig, problem: Problem) -> JetModule:
@@ -152,6 +163,11 @@ class Evaluation:
 
     @classmethod
     def build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
+        with problem.true_values():  # against the true solution, also when a parameter is unknown
+            return cls._build(problem, resolution, dtype, device)
+
+    @classmethod
+    def _build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
         grid = problem.reference()
         if grid is not None:
             axes, values = grid
@@ -252,6 +268,7 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
            quiet: bool, force: bool, resume: bool) -> dict:
     dtype = getattr(torch, config.train.dtype)
     problem = problem if problem is not None else build_problem(config.problem)
+    add_data(config, problem)
     field = build_field(config, problem, torch_device)
     sampler = build_sampler(config, problem, dtype, torch_device)
     main = world.is_main  # rank 0 evaluates, shows progress and writes
@@ -305,6 +322,10 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         "completed": trainer.step >= trainer.total_steps, "world_size": world.size,
         "fields": list(problem.fields), "loss_terms": list(trainer.weights),
     }
+    if problem.unknowns:
+        points = trainer.points(max(trainer.step - 1, 0)).interior
+        summary["identified"] = identified(field, points[:IDENTIFY_POINTS])
+        summary["identified_method"] = IDENTIFY_METHOD
     run.write_history(trainer.history.rows)
     run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
     value, _ = evaluation.predict(field)

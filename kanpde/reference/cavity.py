@@ -18,8 +18,19 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from skfem import Basis, BilinearForm, ElementTriP1, ElementTriP2, ElementVector, LinearForm, MeshTri, asm, bmat, \
-    condense, solve
+from skfem import (
+    Basis,
+    BilinearForm,
+    ElementTriP1,
+    ElementTriP2,
+    ElementVector,
+    LinearForm,
+    MeshTri,
+    asm,
+    bmat,
+    condense,
+    solve,
+)
 from skfem.helpers import ddot, div, dot, grad, mul
 
 FIELDS = ("u", "v", "p")
