@@ -42,6 +42,7 @@ DEFAULTS = {
               "time_windows": 1, "time_windows_until": 0},
     "evaluate": {"every": 100, "resolution": 101},
     "output": {"dir": None, "checkpoint_every": 500, "plots": True},
+    "data": [],
 }
 
 

@@ -4,6 +4,8 @@ identification (kanpde.identify) and the heat_inverse problem. Every data set is
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -242,3 +244,27 @@ def test_heat_inverse_truth_solves_its_equation_and_data_are_reproducible():
     field = Field(KAN([3, 3, 2], grid=3), problem).double()
     boundary = torch.tensor([[-1.0, 0.3, 0.5], [0.2, 1.0, 0.9]], dtype=torch.float64)
     assert torch.allclose(field(boundary)[:, 1], torch.full((2,), 2.0, dtype=torch.float64))  # a known there
+
+
+@pytest.mark.slow
+def test_readme_inverse_example_runs(tmp_path, monkeypatch, capsys):
+    """The python block of the README's "## Inverse problems" section: ν to 1 %."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Inverse problems.*?(?=^## )", text, re.S | re.M)
+    assert section, "README.md has no '## Inverse problems' section"
+    code = re.search(r"```python\n(.*?)```", section.group(0), re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md:Inverse problems", "exec"), {"__name__": "readme_inverse"})
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    value = float(re.match(r"nu = ([0-9.]+) ±", line).group(1))
+    assert abs(value - NU) < 0.01 * NU, line
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"field": "u"}, "data[0].file: required key is missing"),
+    ({"file": "a.csv", "weight": -1}, "data[0].weight: must be a non-negative finite number"),
+    ({"file": "a.csv", "nois": 0.1}, "data[0].nois: unknown key; did you mean 'noise'?"),
+])
+def test_bad_data_entries_are_config_errors(entry, message):
+    with pytest.raises(kanpde.ConfigError, match=re.escape(message)):
+        kanpde.config.config_from_dict({"problem": {"name": "heat1d"}, "data": [entry]})
