@@ -31,7 +31,7 @@ def target_values(target: Target, x: torch.Tensor) -> torch.Tensor:
     """A condition's target at points ``x`` [N, D], as a tensor [N]."""
     if callable(target):
         value = torch.as_tensor(target(x), dtype=x.dtype, device=x.device)
-        return value.expand(x.shape[0]) if value.ndim == 0 else value.reshape(x.shape[0])
+        return value.expand(x.shape[0]) if value.ndim == 0 else value
     return torch.full((x.shape[0],), float(target), dtype=x.dtype, device=x.device)
 
 

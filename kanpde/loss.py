@@ -161,4 +161,9 @@ def condition_error(field: Field, condition: Condition, points: Points) -> torch
     else:
         x, normal = problem.boundary_part(condition, points)
     u = field_jet(field.jet(x, condition.mode), problem, condition.field)
-    return _rows(condition.defect(u, x, normal), x, f"condition {condition.name}").reshape(-1)
+    defect = condition.defect(u, x, normal)
+    if not isinstance(defect, torch.Tensor) or tuple(defect.shape) != (x.shape[0],):
+        shape = list(defect.shape) if isinstance(defect, torch.Tensor) else type(defect).__name__
+        raise ValueError(f"{type(problem).__name__}.conditions: {condition.name!r} gives values of shape {shape} on "
+                         f"{x.shape[0]} points; expected [{x.shape[0]}]: one number per point ([N], not [N, 1])")
+    return defect

@@ -25,9 +25,9 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("jet", ["kanpde.jet", "kanpde.splines", "kanpde.autodiff"]),  # derivative jets and the splines' jets
     ("nets", ["kanpde.nets.*"]),
     ("data", ["kanpde.data", "kanpde.unknown"]),  # measured data and unknown parameters (torch/numpy only)
-    ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # Problem, conditions, built-ins
+    ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # conditions, Problem, built-in problems
     ("field", ["kanpde.field"]),
-    ("loss", ["kanpde.loss", "kanpde.identify"]),  # loss terms; identified parameters from the residuals
+    ("loss", ["kanpde.loss", "kanpde.checks", "kanpde.identify"]),  # the loss; config checks; identified parameters
     ("train", ["kanpde.distributed", "kanpde.train"]),
     ("results", ["kanpde.results", "kanpde.plots"]),
     ("solver", ["kanpde.solver"]),

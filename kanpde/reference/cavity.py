@@ -6,16 +6,12 @@
 P2 velocity / P1 pressure (inf-sup stable) on a uniform n×n mesh split into triangles,
 solved by Newton's method from the lid data (quadratic convergence: five to six steps at
 ν = 0.01), with scikit-fem for assembly and scipy's sparse direct solver. The fields are
-sampled on a tensor grid; :func:`self_convergence` compares meshes n, 2n, 4n.
+sampled on a tensor grid; :func:`mesh_convergence` compares meshes n, 2n, 4n.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 from skfem import (
@@ -33,8 +29,10 @@ from skfem import (
 )
 from skfem.helpers import ddot, div, dot, grad, mul
 
+from kanpde.reference.registry import register_reference
+from kanpde.reference.store import Reference
+
 FIELDS = ("u", "v", "p")
-CACHE_VERSION = 1
 
 
 def solve_cavity(n: int, nu: float = 0.01, tol: float = 1e-11, max_steps: int = 30):
@@ -98,7 +96,7 @@ def grid(resolution: int) -> tuple[list[np.ndarray], np.ndarray]:
     return [axis, axis.copy()], np.stack([m.ravel() for m in mesh], axis=1)
 
 
-def self_convergence(ns=(16, 32, 64), resolution: int = 51, nu: float = 0.01) -> dict:
+def mesh_convergence(ns=(16, 32, 64), resolution: int = 51, nu: float = 0.01) -> dict:
     """Relative L2 change of each field on the grid from mesh n to the next (and the observed order)."""
     _, points = grid(resolution)
     values = [sample(n, points, nu) for n in ns]
@@ -108,26 +106,20 @@ def self_convergence(ns=(16, 32, 64), resolution: int = 51, nu: float = 0.01) ->
     return {"meshes": list(ns), "rel_l2_change": changes, "observed_order": orders}
 
 
-def _cache_file(n: int, resolution: int, nu: float) -> Path:
-    from kanpde.reference.store import cache_dir
+def _refine(params: dict[str, Any], how: str) -> tuple[dict[str, Any], str]:
+    """The doubled mesh, for :func:`kanpde.reference.self_convergence`."""
+    if how not in ("default", "space"):
+        raise ValueError(f"refine: the cavity reference refines its mesh only (default or space), got {how!r}")
+    n = 2 * int(params.get("n", 64))
+    return {**params, "n": n}, f"mesh {n}×{n}"
 
-    key = json.dumps({"name": "cavity", "n": n, "resolution": resolution, "nu": nu, "version": CACHE_VERSION})
-    return cache_dir() / f"cavity-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
 
-
-def cavity_reference(n: int = 64, resolution: int = 101, nu: float = 0.01) -> tuple[list[np.ndarray], np.ndarray]:
-    """The reference on a resolution² grid: (axes [x, y], values [R, R, 3] of u, v, p), computed once on
-    an n×n mesh and then read from the reference cache (``$KANPDE_CACHE``)."""
-    path = _cache_file(n, resolution, nu)
+@register_reference("cavity", refine=_refine)
+def cavity(n: int = 64, resolution: int = 101, nu: float = 0.01) -> Reference:
+    """The reference of the ``cavity`` problem: u, v, p on a resolution² grid from the n×n mesh."""
     axes, points = grid(resolution)
-    if path.is_file():
-        values = np.load(path)["values"]
-    else:
-        values = sample(n, points, nu).reshape(resolution, resolution, len(FIELDS))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        os.close(handle)
-        with open(temporary, "wb") as f:
-            np.savez(f, values=values)
-        os.replace(temporary, path)
-    return axes, values
+    values = sample(n, points, nu)
+    fields = {name: values[:, k].reshape(resolution, resolution) for k, name in enumerate(FIELDS)}
+    return Reference.grid({"x": axes[0], "y": axes[1]}, fields,
+                          attrs={"method": "Taylor-Hood P2/P1 finite elements, Newton", "resolution": n,
+                                 "parameters": {"nu": nu}})
