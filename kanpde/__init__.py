@@ -18,7 +18,8 @@ _HOME = {  # public name -> the module that defines it
     "FourierMLP": "kanpde.nets", "JetModule": "kanpde.nets", "Condition": "kanpde.conditions",
     "Dirichlet": "kanpde.conditions", "Initial": "kanpde.conditions", "Neumann": "kanpde.conditions",
     "Robin": "kanpde.conditions", "Periodic": "kanpde.conditions", "PointValue": "kanpde.conditions",
-    "Problem": "kanpde.problem", "LoadedRun": "kanpde.solver", "load": "kanpde.solver", "solve": "kanpde.solver",
+    "Problem": "kanpde.problem", "Derivatives": "kanpde.taylor", "TaylorJet": "kanpde.taylor",
+    "LoadedRun": "kanpde.solver", "load": "kanpde.solver", "solve": "kanpde.solver",
     "DivergenceError": "kanpde.train", "Trainer": "kanpde.train", "export": "kanpde.symbolic",
     "Observations": "kanpde.data", "Unknown": "kanpde.unknown",
 }

@@ -48,15 +48,16 @@ class Condition:
     """A general condition: ``fn(u, x)`` [N] vanishes on the part ``on``.
 
     ``u`` is the jet of ``field`` (None: the only field; on a system, the jet of all fields, read
-    with ``u["p"]``), with first derivatives; ``derivatives="diagonal"`` or ``"full"`` also carries
-    second ones. ``weight`` is the loss weight (``train.loss_weights.<name>`` overrides it).
+    with ``u["p"]``), carrying the derivatives ``fn`` reads, found by one tracing pass
+    (``derivatives="auto"``), or those declared: a jet mode ("none", "diagonal", "full") or a list of
+    any order such as ("xx", "xxx"). ``weight`` is the loss weight (``train.loss_weights.<name>`` overrides it).
     """
 
     base_name = "condition"
     hard = False
 
     def __init__(self, fn: Callable[[Jet, torch.Tensor], torch.Tensor], on: Parts = "all", field: str | None = None,
-                 name: str | None = None, weight: float = 1.0, *, derivatives: str = "none",
+                 name: str | None = None, weight: float = 1.0, *, derivatives: str | Sequence = "auto",
                  faces: Parts | None = None):
         self.fn, self.on, self.field, self.weight = fn, _on(on, faces), field, float(weight)
         self.derivatives = derivatives

@@ -57,7 +57,7 @@ def term_names(field: Field) -> list[str]:
     names = list(residuals(field, x))
     for condition in problem.conditions:
         if type(condition) is Condition:
-            u = field_jet(field.jet(x, condition.mode), problem, condition.field)
+            u = field_jet(field.jet(x, problem.condition_modes[condition.name]), problem, condition.field)
             _rows(condition.defect(u, x, torch.zeros_like(x)), x, f"condition {condition.name}")
     return problem.loss_terms(names)
 
@@ -134,7 +134,8 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
         else:
             terms[name] = _mse(r, across_ranks)
     for condition in problem.soft_conditions:
-        terms[condition.name] = _mse(condition_error(field, condition, points), across_ranks)
+        term = _mse(condition_error(field, condition, points), across_ranks)
+        terms[condition.name] = condition.weight * term if isinstance(condition, Condition) else term
     for data in problem.data if observations is None else observations:
         index = problem.fields.index(data.field)
         terms[data.name] = _mse(data.misfit(field(data.x)[:, index]), across_ranks)
@@ -160,7 +161,7 @@ def condition_error(field: Field, condition: Condition, points: Points) -> torch
         x = torch.tensor([condition.at], dtype=points.interior.dtype, device=points.interior.device)
     else:
         x, normal = problem.boundary_part(condition, points)
-    u = field_jet(field.jet(x, condition.mode), problem, condition.field)
+    u = field_jet(field.jet(x, problem.condition_modes[condition.name]), problem, condition.field)
     defect = condition.defect(u, x, normal)
     if not isinstance(defect, torch.Tensor) or tuple(defect.shape) != (x.shape[0],):
         shape = list(defect.shape) if isinstance(defect, torch.Tensor) else type(defect).__name__

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -40,6 +40,7 @@ from kanpde.conditions import (
 from kanpde.data import Observations
 from kanpde.geometry import Box
 from kanpde.jet import MODES, Jet
+from kanpde.taylor import Derivatives, jet_order, resolve, trace
 from kanpde.unknown import Unknown, unknown_from
 
 # the condition classes live in kanpde.conditions; importing them from here keeps working
@@ -54,6 +55,8 @@ def did_you_mean(name: str, options: Sequence[str]) -> str:
 
 RESERVED = ("step", "loss", "stage", "lr", "rel_l2", "seconds")
 
+AnyCondition = Condition  # the name the problem modules of the higher-order work use
+
 
 class Problem:
     """Base class of PDE problems. Subclasses set ``box``, ``residual`` and ``conditions``.
@@ -63,7 +66,10 @@ class Problem:
       ``fields``       names of the unknown fields, e.g. ("u", "v", "p") for a system (default ("u",));
       ``outputs``      number of unknown fields (set from ``fields``);
       ``derivatives``  what the residual reads: "trace" (Laplacian), "diagonal" (∂²/∂x_a²
-                       and first derivatives), "full" (mixed second derivatives) or "none";
+                       and first derivatives), "full" (mixed second derivatives), "none", a list
+                       of derivatives of any order such as ("t", "x", "xx", "xxxx") or
+                       (("x", "x"), ("x", "t")), or "auto" (found by one tracing pass of the
+                       residual); the instance holds the resolved jet mode;
       ``params``       parameters with defaults, settable from YAML (``problem.params``) and
                        read as attributes (``self.kappa``); a :class:`kanpde.Unknown` (or YAML
                        ``{unknown: true, init: ...}``) is trained with the network, ``self.nu`` a tensor;
@@ -79,9 +85,9 @@ class Problem:
     box: ClassVar[Box]
     fields: ClassVar[tuple[str, ...]] = ("u",)
     outputs: ClassVar[int] = 1
-    derivatives: ClassVar[str] = "trace"
+    derivatives: ClassVar[str | Sequence] = "trace"
     params: ClassVar[dict[str, Any]] = {}
-    conditions: ClassVar[Sequence[Condition]] = ()
+    conditions: ClassVar[Sequence[AnyCondition]] = ()
     description: ClassVar[str] = ""
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
@@ -103,9 +109,10 @@ class Problem:
             raise TypeError(f"{cls.__name__}: a Problem must define residual(self, u, x)")
         if not isinstance(getattr(cls, "box", None), Box):
             raise TypeError(f"{cls.__name__}: a Problem must set box = kanpde.Box(...)")
-        if self.derivatives not in MODES[1:]:
-            raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, "
-                             f"got {self.derivatives!r}")
+        declared = cls.derivatives
+        if isinstance(declared, str) and declared not in (*MODES[1:], "auto"):
+            raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, auto, or a list "
+                             f"such as ('t', 'xx'), got {declared!r}")
         if not self.fields or len(set(self.fields)) != len(self.fields) or not all(
                 isinstance(f, str) and f.isidentifier() for f in self.fields):
             raise ValueError(f"{cls.__name__}.fields: must be distinct names, got {self.fields!r}")
@@ -139,6 +146,8 @@ class Problem:
                 setattr(self, key, value)
         self._added: list[Observations] = []
         self._check_conditions()
+        self.derivatives = self._resolve_derivatives(declared)
+        self.condition_modes = {c.name: self._condition_mode(c) for c in self.conditions}
         for index, observations in enumerate(self.observations):
             self._check_observations(observations, list(self.observations)[:index])
 
@@ -181,6 +190,37 @@ class Problem:
         if observations.name in taken:
             raise ValueError(f"{observations.source}: the loss term name {observations.name!r} is taken; "
                              "give the data a name")
+
+
+    def _probe(self) -> torch.Tensor:
+        """Two points inside the box, for tracing passes."""
+        lo, hi = torch.tensor(self.box.lo, dtype=torch.float64), torch.tensor(self.box.hi, dtype=torch.float64)
+        return lo + torch.tensor([[0.3], [0.6]], dtype=torch.float64) * (hi - lo)
+
+    def _traced(self, fn: Callable) -> str | Derivatives:
+        return resolve(trace([fn], self._probe(), self.coords), self.coords)
+
+    def _condition_mode(self, condition: Condition) -> str | Derivatives:
+        """The jet mode a condition reads: declared (``derivatives=``), or traced from ``fn`` ("auto")."""
+        try:
+            if condition.mode == "auto":
+                return self._traced(condition.fn)
+            return condition.mode if condition.mode in MODES else resolve(condition.mode, self.coords)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}.conditions ({condition.name}): {error}") from None
+
+    def _resolve_derivatives(self, declared) -> str | Derivatives:
+        try:
+            if declared == "auto":
+                return self._traced(self.residual)
+            return resolve(declared, self.coords)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}.{error}") from None
+
+    @property
+    def derivative_order(self) -> int:
+        """The highest derivative order the residual and the conditions read."""
+        return max(jet_order(m) for m in (self.derivatives, *self.condition_modes.values()))
 
     @property
     def name(self) -> str:
@@ -266,8 +306,6 @@ class Problem:
                 raise ValueError(f"{where}: unknown coordinate {derivative!r}{did_you_mean(derivative, box.names)}")
         elif condition.kind == "boundary":
             self.faces_of(condition)
-        if condition.mode not in MODES:
-            raise ValueError(f"{where}: derivatives must be one of {', '.join(MODES[1:])}, got {condition.mode!r}")
 
     def _check_hard(self) -> None:
         owner = f"{type(self).__name__}.conditions"

@@ -155,6 +155,11 @@ def build_net(config: ModelConfig, problem: Problem) -> JetModule:
         raise ValueError(f"model: {config.type} {width} would have {count:.2e} parameters; "
                          f"at most {MAX_PARAMETERS:.0e}")
     if config.type == "kan":
+        needed = problem.derivative_order
+        if needed > config.order:  # the spline's (k+1)-th derivative vanishes between knots
+            raise ValueError(f"model.order: {problem.name} reads derivatives of order {needed}, which splines of "
+                             f"order {config.order} cannot represent (zero between knots); set model.order to "
+                             f"at least {needed} ({needed + 1} for a continuous {_ordinal(needed)} derivative)")
         return KAN(width, grid=config.grid, order=config.order, grid_range=tuple(config.grid_range),
                    grid_eps=config.grid_eps)
     if config.type == "mlp":
@@ -162,6 +167,10 @@ def build_net(config: ModelConfig, problem: Problem) -> JetModule:
     if config.type == "siren":
         return SIREN(width, omega0=config.omega0)
     return FourierMLP(width, sigma=config.sigma, features=config.features, activation=config.activation)
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n if n < 20 else n % 10, 'th')}"
 
 
 def build_field(config: Config, problem: Problem, device: torch.device) -> Field:

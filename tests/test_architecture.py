@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1] / "kanpde"
 LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["kanpde.version", "kanpde.config", "kanpde.reference.*"]),  # config; numpy/scipy reference solvers
     ("geometry", ["kanpde.geometry"]),
-    ("jet", ["kanpde.jet", "kanpde.splines", "kanpde.autodiff"]),  # derivative jets and the splines' jets
+    ("jet", ["kanpde.jet", "kanpde.taylor", "kanpde.univariate", "kanpde.splines", "kanpde.autodiff"]),
     ("nets", ["kanpde.nets.*"]),
     ("data", ["kanpde.data", "kanpde.unknown"]),  # measured data and unknown parameters (torch/numpy only)
     ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # conditions, Problem, built-in problems
