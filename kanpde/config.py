@@ -24,7 +24,7 @@ import yaml
 __all__ = [
     "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "AdaptiveConfig", "PointsConfig",
     "StagePointsConfig", "StageConfig", "LossBalancingConfig", "TrainConfig", "EvaluateConfig", "OutputConfig",
-    "Config", "load_config", "config_from_dict", "config_to_dict", "dump_config", "apply_overrides",
+    "DataConfig", "Config", "load_config", "config_from_dict", "config_to_dict", "dump_config", "apply_overrides",
 ]
 
 BUILTIN_DIR = Path(__file__).parent / "problems"  # built-in configs; read at call time (tests monkeypatch it)
@@ -193,7 +193,9 @@ def _param(v: Any, path: str, depth: int = 0) -> Any:
         return v
     if isinstance(v, (list, tuple)) and depth < 3:
         return [_param(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v)]
-    _fail(path, "a scalar or a list of scalars", v)
+    if isinstance(v, Mapping) and depth == 0:  # an unknown parameter {unknown: true, init: ...}: checked by the problem
+        return {str(k): _param(x, f"{path}.{k}", 1) for k, x in v.items()}
+    _fail(path, "a scalar, a list of scalars or {unknown: true, init: ...}", v)
 
 
 def _step(v: Any, path: str) -> int:
@@ -246,7 +248,8 @@ class ProblemConfig:
     """Which PDE to solve: a built-in name or ``path/to/file.py:ClassName``; ``params`` are checked by the problem."""
 
     name: str = _f(string())
-    params: dict[str, Any] = _f(mapping_of(string(), Check("a scalar or a list of scalars", _param),
+    params: dict[str, Any] = _f(mapping_of(string(), Check("a scalar, a list of scalars or {unknown: true, init: ...}",
+                                                             _param),
                                            "a mapping of parameter names to scalars or lists"), {})
 
 
@@ -387,6 +390,19 @@ class OutputConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """Measured data: a CSV, NPZ or HDF5 file (relative to the current directory) whose columns are named
+    by the problem's coordinates and fields; ``field`` null means the only field; ``noise`` the
+    measurements' standard deviation, if known (the misfit is divided by it)."""
+
+    file: str = _f(string())
+    field: str | None = _f(string(nullable=True), None)
+    weight: float = _f(NON_NEGATIVE, 1.0)
+    noise: float | None = _f(nullable(POSITIVE), None)
+    name: str | None = _f(string(nullable=True), None)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """A whole run; ``source`` is the file it was loaded from (not part of the schema or of equality)."""
 
@@ -396,6 +412,7 @@ class Config:
     train: TrainConfig = _f(section(TrainConfig), {})
     evaluate: EvaluateConfig = _f(section(EvaluateConfig), {})
     output: OutputConfig = _f(section(OutputConfig), {})
+    data: tuple[DataConfig, ...] = _f(list_of(section(DataConfig), "a list of {file: ..., field: ...} mappings", 0), [])
     source: str = field(default="<dict>", compare=False)
 
 

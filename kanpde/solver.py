@@ -27,8 +27,11 @@ from kanpde import checks, distributed, plots
 from kanpde.adaptive import build_adaptive
 from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ConfigError, ModelConfig, ProblemConfig, config_from_dict, load_config
+from kanpde.data import read_observations
 from kanpde.field import Field
 from kanpde.geometry import Sampler, evaluation_grid
+from kanpde.identify import METHOD as IDENTIFY_METHOD
+from kanpde.identify import identified
 from kanpde.loss import condition_error, residuals
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
 from kanpde.problem import Problem
@@ -39,6 +42,7 @@ from kanpde.version import __version__
 BUILTIN_PROBLEMS = Path(__file__).parent / "problems"
 MAX_PARAMETERS = 10**8
 MAX_EVALUATION_POINTS = 2 * 10**6  # 1414² in 2-D: finer grids evaluate slower than they inform
+IDENTIFY_POINTS = 20000  # collocation points for the identified parameters' standard errors
 
 
 # -- a user's problem code ----------------------------------------------------------------
@@ -127,6 +131,13 @@ def build_problem(config: ProblemConfig) -> Problem:
     cls = problem_class(config.name)
     with user_code():
         return cls(**config.params)
+
+
+def add_data(config: Config, problem: Problem) -> None:
+    """Read the config's ``data`` files (relative to the current directory) into the problem's observations."""
+    for entry in config.data:
+        problem.add_observations(read_observations(entry.file, problem.coords, problem.fields, entry.field,
+                                                   entry.noise, entry.weight, entry.name))
 
 
 def build_net(config: ModelConfig, problem: Problem) -> JetModule:
@@ -224,6 +235,11 @@ class Evaluation:
 
     @classmethod
     def build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
+        with problem.true_values():  # against the true solution, also when a parameter is unknown
+            return cls._build(problem, resolution, dtype, device)
+
+    @classmethod
+    def _build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
         grid = problem.reference()
         if grid is not None:
             axes, values = grid
@@ -356,6 +372,7 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
            quiet: bool, force: bool, resume: bool) -> dict:
     dtype = getattr(torch, config.train.dtype)
     problem = problem if problem is not None else build_problem(config.problem)
+    add_data(config, problem)
     main = world.is_main  # rank 0 evaluates, shows progress and writes
     warnings: list[str] = []  # said once everything is checked, so that an error comes alone
     checks.check_config(config, problem, warnings.append)
@@ -455,6 +472,10 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         "completed": trainer.step >= trainer.total_steps, "world_size": world.size,
         "fields": list(problem.fields), "loss_terms": list(trainer.weights),
     }
+    if problem.unknowns:
+        points = trainer.points(max(trainer.step - 1, 0)).interior
+        summary["identified"] = identified(field, points[:IDENTIFY_POINTS])
+        summary["identified_method"] = IDENTIFY_METHOD
     run.write_history(trainer.history.rows)
     run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": __version__})
     evaluation = evaluation.output or evaluation  # the grid the solution file and plot show

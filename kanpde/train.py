@@ -104,6 +104,9 @@ class Trainer:
         self.progress = progress
         self.weights = self._loss_weights()
         self.balancing = self._balancing()
+        parameter = next(iter(field_.parameters()), field_._lo)
+        self.observations = [data.to(parameter.dtype, field_._lo.device).part(world.rank, world.size)
+                             for data in field_.problem.data]  # this rank's share, like the points
         self._check_time_windows()
         if self.kan is not None and self.kan.grid_monitor != "quantile" and not config.grid_update_every:
             raise ValueError(f"model.grid_monitor: {self.kan.grid_monitor!r} acts only in grid updates; "
@@ -136,7 +139,7 @@ class Trainer:
             if name not in terms:
                 raise ValueError(f"train.loss_weights.{name}: unknown loss term of {problem.name}"
                                  f"{did_you_mean(name, terms)}")
-        own = {c.name: c.weight for c in problem.conditions}
+        own = {c.name: c.weight for c in problem.conditions} | {data.name: data.weight for data in problem.data}
         return {name: float(self.config.loss_weights.get(name, own.get(name, 1.0))) for name in terms}
 
     def _balancing(self) -> GradientNormBalancing | None:
@@ -152,7 +155,8 @@ class Trainer:
         """Loss balancing (kanpde.balancing): new weights from the per-term gradients at this step's points."""
         across_ranks = distributed.sum_over_ranks if self.world.parallel else None
         terms = loss_terms(self.field, points, self.config.causal_epsilon_of(stage), self.config.causal_chunks,
-                           across_ranks, self.time_window_end(self.step), None, self.config.causal_min_weight)
+                           across_ranks, self.time_window_end(self.step), None, self.config.causal_min_weight,
+                           self.observations)
         self.weights = self.balancing.update(self.weights, terms, self.field.parameters(), across_ranks)
 
     def _check_time_windows(self) -> None:
@@ -237,9 +241,9 @@ class Trainer:
                 new_weights = self.balancing is not None and self.step > 0 and self.balancing.due(self.step)
                 new_objective = self._new_time_window() or self._new_draw() or new_weights  # L-BFGS: stale curvature
                 if new_stage or new_grid or (new_objective and stage.optimizer == "lbfgs"):
-                    self.optimizer = _make_optimizer(stage, self.field.parameters())
-                for group in self.optimizer.param_groups:
-                    group["lr"] = stage.lr * self.lr_scale * _lr_factor(stage, in_stage)
+                    self.optimizer = self._new_optimizer(stage)
+                for group in self.optimizer.param_groups:  # an unknown's own lr decays with the stage's
+                    group["lr"] = group.get("own_lr", stage.lr) * self.lr_scale * _lr_factor(stage, in_stage)
                 row = self._one_step(stage)
                 if row is None:
                     continue  # recovered from a divergence: the step is taken again
@@ -247,6 +251,22 @@ class Trainer:
         finally:
             bar.close()
         return self.history
+
+    def _new_optimizer(self, stage: StageConfig) -> torch.optim.Optimizer:
+        """The stage's optimizer; with Adam, an unknown parameter with its own ``lr`` is a parameter group
+        of its own (L-BFGS has one step length for all parameters: such an lr is noted and not used)."""
+        own = [u for u in self.field.unknowns.values() if u.lr is not None]
+        if not own:
+            return _make_optimizer(stage, self.field.parameters())
+        if stage.optimizer == "lbfgs":
+            event = "an unknown parameter's own lr applies to Adam stages only; L-BFGS uses the stage's"
+            if event not in self.history.events:
+                self.history.events.append(event)
+            return _make_optimizer(stage, self.field.parameters())
+        separate = {id(u.raw) for u in own}
+        groups = [{"params": [p for p in self.field.parameters() if id(p) not in separate]}]
+        groups += [{"params": [u.raw], "lr": u.lr, "own_lr": u.lr} for u in own]
+        return _make_optimizer(stage, groups)
 
     def _change_grid(self) -> bool:
         """Grid extension and grid update at this step; returns whether parameters changed."""
@@ -297,7 +317,8 @@ class Trainer:
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
             terms = loss_terms(self.field, points, causal_epsilon, self.config.causal_chunks,
-                               across_ranks, time_end, frozen, self.config.causal_min_weight)
+                               across_ranks, time_end, frozen, self.config.causal_min_weight,
+                               self.observations)
             loss = sum(self.weights[name] * value for name, value in terms.items())
             loss.backward()
             if across_ranks is not None:  # this rank's shares → the global loss, terms and gradient
@@ -328,6 +349,7 @@ class Trainer:
             return None
         row = {"step": self.step + 1, "loss": loss}
         row.update({name: float(value.detach()) for name, value in closure.terms.items()})
+        row.update({name: float(u.value.detach()) for name, u in self.field.unknowns.items()})  # after the step
         row.update({"grid": float(self.kan.grid) if self.kan else math.nan,
                     "lr": self.optimizer.param_groups[0]["lr"]})
         if self.balancing is not None:
@@ -340,7 +362,7 @@ class Trainer:
         before = [p.detach().clone() for p in self.field.parameters()]
         loss = self.optimizer.step(closure)
         if all(torch.equal(a, p) for a, p in zip(before, self.field.parameters())):
-            self.optimizer = _make_optimizer(stage, self.field.parameters())
+            self.optimizer = self._new_optimizer(stage)
             event = f"step {self.step + 1}: L-BFGS made no progress, restarted without its history"
             if not self.history.events or not self.history.events[-1].endswith("without its history"):
                 self.history.events.append(event)
@@ -430,6 +452,6 @@ class Trainer:
             self.adaptive.load_state_dict(state["adaptive"])
         index, stage, _ = self._stage_at(self.step)
         if state["optimizer"] is not None and self.step < self.total_steps and state["stage"] == index:
-            self.optimizer = _make_optimizer(stage, self.field.parameters())
+            self.optimizer = self._new_optimizer(stage)
             self.optimizer.load_state_dict(state["optimizer"])
         self._good = None

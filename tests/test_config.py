@@ -45,6 +45,7 @@ DEFAULTS = {
               "time_windows": 1, "time_windows_until": 0},
     "evaluate": {"every": 100, "resolution": 101},
     "output": {"dir": None, "checkpoint_every": 500, "plots": True},
+    "data": [],
 }
 
 
@@ -181,7 +182,8 @@ def test_non_mapping_document_names_the_file(tmp_path: Path, text: str) -> None:
     (("train", "stages"), [{"optimizer": "lbfgs", "steps": 1, "points": {"method": "grid"}}],
      "train.stages[0].points.method: unknown key; allowed: interior, boundary, initial, resample_every"),
     (("problem",), {}, "problem.name: required key is missing (must be a non-empty string)"),
-    (("problem", "params"), {"a": {"b": 1}}, "problem.params.a: must be a scalar or a list of scalars"),
+    (("problem", "params"), {"a": [{"b": 1}]},
+     "problem.params.a[0]: must be a scalar, a list of scalars or {unknown: true, init: ...}"),
     (("evaluate", "resolution"), [64, 0], "evaluate.resolution[1]: must be a positive integer, got 0"),
     (("output", "dir"), "", "output.dir: must be a non-empty string or null, got ''"),
 ])
