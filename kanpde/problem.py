@@ -257,7 +257,8 @@ class Problem:
     @property
     def has_solution(self) -> bool:
         probe = torch.zeros(1, self.box.dim, dtype=torch.float64)
-        return self.exact(probe) is not None or self.reference() is not None
+        with self.true_values():  # exact() and reference() describe the truth, also of unknown parameters
+            return self.exact(probe) is not None or self.reference() is not None
 
     # -- conditions ---------------------------------------------------------------------
     def _check_conditions(self) -> None:

@@ -111,6 +111,23 @@ def test_cli_prints_the_identified_value_on_the_final_line(tmp_path, monkeypatch
     assert lines[-1] == f"identified: {kanpde.identify.describe(summary['identified'])}"
 
 
+def test_burgers_with_an_unknown_viscosity_from_a_csv(tmp_path, monkeypatch, capsys):
+    """The issue's command: burgers' reference (a function of ν) is built at the true ν, not the trained tensor."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x, t = rng.uniform(-1, 1, 50), rng.uniform(0, 1, 50)
+    np.savetxt("obs.csv", np.column_stack([x, t, -np.sin(np.pi * x) * (1 - t)]), delimiter=",", header="x,t,u",
+               comments="")
+    code = main(["solve", "burgers.yaml", "--out", "run", "--quiet",
+                 "--set", "train.stages=[{optimizer: adam, steps: 2}]", "--set", "points.interior=100",
+                 "--set", "problem.params.nu={unknown: true, init: 0.05, positive: true}",
+                 "--set", "data=[{file: obs.csv, field: u}]", "--set", "output.plots=false"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and lines[-1].startswith("identified: nu = ")
+    summary = read_summary(tmp_path / "run")
+    assert summary["identified"]["nu"]["init"] == pytest.approx(0.05)
+
+
 # -- unknown parameters --------------------------------------------------------------------------
 def test_unknown_reads_as_a_trainable_tensor_and_positive_stays_positive():
     problem = Heat1D(nu=kanpde.Unknown(init=0.05, positive=True))
