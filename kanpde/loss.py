@@ -113,8 +113,7 @@ def condition_error(field: Field, condition, points: Points) -> torch.Tensor:
         hi[:, axis] = problem.box.hi[axis]
         u_lo, u_hi = field.jet(lo, "none"), field.jet(hi, "none")
         return torch.cat([u_lo.value - u_hi.value, u_lo.first[:, axis] - u_hi.first[:, axis]])
-    faces = torch.as_tensor(problem.faces_of(condition), device=points.boundary.device)
-    chosen = torch.isin(points.boundary_face, faces)
+    chosen = problem.boundary_mask(condition, points.boundary_face, points.boundary)
     x = points.boundary[chosen]
     if isinstance(condition, Dirichlet):
         return _scalar(field(x), problem) - target_values(condition.value, x)

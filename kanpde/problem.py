@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import torch
 
 from kanpde.autodiff import autograd_jet
-from kanpde.geometry import Box
+from kanpde.geometry import Box, Domain
 from kanpde.jet import MODES, Jet
 
 Target = float | Callable[[torch.Tensor], torch.Tensor]
@@ -42,25 +42,29 @@ def target_values(target: Target, x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Dirichlet:
-    """u = value on the given faces ("all" spatial faces, or names like "x=-1").
+    """u = value on the boundary parts ``on`` ("all", a part name like "x=-1" or "hole", a list, or a
+    predicate on points); ``faces`` is the older spelling of ``on``.
 
-    ``hard=True`` builds it into the output, u = g(x) + D(x)·N(x) with D vanishing on the
-    faces, so the condition holds exactly; then ``value`` must be defined inside the domain too.
+    ``hard=True`` builds it into the output, u = g(x) + φ(x)·N(x) with φ the domain's distance
+    function of those parts, so the condition holds exactly; then ``value`` must be defined inside
+    the domain too.
     """
 
     value: Target = 0.0
     faces: str | Sequence[str] = "all"
     hard: bool = False
     name: str = "boundary"
+    on: str | Sequence[str] | Callable | None = None
 
 
 @dataclass(frozen=True)
 class Neumann:
-    """∂u/∂n = value (outward normal derivative) on the given faces."""
+    """∂u/∂n = value (outward normal derivative) on the boundary parts ``on`` (alias ``faces``)."""
 
     value: Target = 0.0
     faces: str | Sequence[str] = "all"
     name: str = "neumann"
+    on: str | Sequence[str] | Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,11 @@ Condition = Dirichlet | Neumann | Periodic | Initial
 
 
 class Problem:
-    """Base class of PDE problems. Subclasses set ``box``, ``residual`` and ``conditions``.
+    """Base class of PDE problems. Subclasses set ``domain`` (or ``box``), ``residual`` and ``conditions``.
 
     Class attributes:
-      ``box``          the domain (:class:`kanpde.Box`, coordinate names included);
+      ``domain``       the domain (any :mod:`kanpde.geometry` domain, coordinate names included;
+                       ``box`` is the older spelling, and ``Problem(domain=...)`` replaces it);
       ``outputs``      number of unknown fields (1 by default);
       ``derivatives``  what the residual reads: "trace" (Laplacian), "diagonal" (∂²/∂x_a²
                        and first derivatives), "full" (mixed second derivatives) or "none";
@@ -100,6 +105,7 @@ class Problem:
     Optional: ``exact(x)`` (torch, [N] or [N, outputs]) or ``reference()`` for error metrics.
     """
 
+    domain: ClassVar[Domain]
     box: ClassVar[Box]
     outputs: ClassVar[int] = 1
     derivatives: ClassVar[str] = "trace"
@@ -114,12 +120,18 @@ class Problem:
         if "problem_name" not in cls.__dict__:
             cls.problem_name = cls.__name__.lower()
 
-    def __init__(self, **params: Any):
+    def __init__(self, *, domain: Domain | None = None, **params: Any):
         cls = type(self)
         if cls.residual is Problem.residual:
             raise TypeError(f"{cls.__name__}: a Problem must define residual(self, u, x)")
-        if not isinstance(getattr(cls, "box", None), Box):
-            raise TypeError(f"{cls.__name__}: a Problem must set box = kanpde.Box(...)")
+        default = getattr(cls, "domain", getattr(cls, "box", None))
+        if not isinstance(default, Domain):
+            raise TypeError(f"{cls.__name__}: a Problem must set domain = a kanpde domain (e.g. kanpde.Box(...))")
+        domain = default if domain is None else domain
+        if not isinstance(domain, Domain) or domain.names != default.names:
+            raise ValueError(f"problem.domain: {cls.__name__} needs a domain with coordinates {default.names}, "
+                             f"got {getattr(domain, 'names', domain)!r}")
+        self.domain = self.box = domain
         if self.derivatives not in MODES[1:]:
             raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, "
                              f"got {self.derivatives!r}")
@@ -183,6 +195,8 @@ class Problem:
             names.add(condition.name)
             if isinstance(condition, (Dirichlet, Neumann)):
                 self.faces_of(condition)
+            if isinstance(condition, Periodic) and not isinstance(self.box, Box):
+                raise ValueError(f"{type(self).__name__}: Periodic conditions need a Box domain")
             if isinstance(condition, Periodic) and condition.axis not in self.box.names:
                 raise ValueError(f"Periodic.axis: unknown coordinate {condition.axis!r}; coordinates: {self.box.names}")
             if isinstance(condition, Initial) and not self.box.has_time:
@@ -191,16 +205,30 @@ class Problem:
             if axis not in self.box.names:
                 raise ValueError(f"{type(self).__name__}.periodic: unknown coordinate {axis!r}; "
                                  f"coordinates: {self.box.names}")
-        if sum(getattr(c, "hard", False) for c in self.conditions) > 1:
-            raise ValueError(f"{type(self).__name__}: at most one hard condition is supported by the generic "
-                             "output transform; override output_transform() to combine several")
+        hard = [c for c in self.conditions if getattr(c, "hard", False)]
+        if len(hard) > 1 and not all(isinstance(c, Dirichlet) for c in hard):
+            raise ValueError(f"{type(self).__name__}: several hard conditions are supported only if all are "
+                             "Dirichlet conditions (on different parts); override output_transform() otherwise")
+        if len(hard) > 1:
+            parts = [set(self.faces_of(c)) for c in hard]
+            if sum(map(len, parts)) != len(set().union(*parts)):
+                raise ValueError(f"{type(self).__name__}: hard Dirichlet conditions must be on different parts")
+
+    @staticmethod
+    def where(condition: Dirichlet | Neumann):
+        """Where a boundary condition applies: its ``on``, else its ``faces``."""
+        on = getattr(condition, "on", None)
+        return condition.faces if on is None else on
 
     def faces_of(self, condition: Dirichlet | Neumann) -> list[int]:
-        """Indices (into ``box.faces()``) of the faces a boundary condition applies to."""
-        if condition.faces == "all":
-            return list(self.box.boundary_faces())
-        faces = [condition.faces] if isinstance(condition.faces, str) else list(condition.faces)
-        return [self.box.face_index(face) for face in faces]
+        """Part ids (for a box: indices into ``box.faces()``) a boundary condition applies to
+        (all parts for a predicate ``on``: it selects points, not parts)."""
+        on = self.where(condition)
+        return self.domain.boundary_parts() if callable(on) else self.domain.parts_of(on, f"{condition.name}.on")
+
+    def boundary_mask(self, condition: Dirichlet | Neumann, part: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Which sampled boundary points (part ids ``part``, points ``x``) a condition applies to."""
+        return self.domain.part_mask(self.where(condition), part, x)
 
     @property
     def soft_conditions(self) -> list[Condition]:
@@ -213,14 +241,23 @@ class Problem:
     # -- hard constraints ---------------------------------------------------------------
     def output_transform(self, u: Jet, x: torch.Tensor) -> Jet:
         """Map the network's jet ``u`` (channels [outputs]) to the field's, building in hard
-        conditions. Default: for a hard Dirichlet or Initial condition u ← g + D·u."""
+        conditions. Default: for a hard Dirichlet or Initial condition u ← g + φ·u; for several hard
+        Dirichlet conditions g_i on parts with distances φ_i, transfinite interpolation
+        u ← Σ_i w_i g_i + φ·u with w_i = φ_i⁻¹ / Σ_j φ_j⁻¹ and φ = (Σ_j φ_j⁻¹)⁻¹ (Sukumar & Srivastava 2022, §5)."""
         hard = [c for c in self.conditions if getattr(c, "hard", False)]
         if not hard:
             return u
-        condition = hard[0]
-        lift = autograd_jet(lambda p: target_values(condition.value, p)[:, None], x, u.mode, u.coords)
-        distance = autograd_jet(lambda p: self._distance(condition, p)[:, None], x, u.mode, u.coords)
+        lift = autograd_jet(lambda p: self._lift(hard, p)[0][:, None], x, u.mode, u.coords)
+        distance = autograd_jet(lambda p: self._lift(hard, p)[1][:, None], x, u.mode, u.coords)
         return lift + distance * u
+
+    def _lift(self, hard: list, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(g, φ) of the hard conditions: the lift that meets them and the factor that vanishes there."""
+        if len(hard) == 1:
+            return target_values(hard[0].value, x), self._distance(hard[0], x)
+        inverse = [1.0 / self._distance(c, x).clamp_min(torch.finfo(x.dtype).tiny ** 0.5) for c in hard]
+        total = sum(inverse)
+        return sum(w * target_values(c.value, x) for w, c in zip(inverse, hard)) / total, 1.0 / total
 
     def _distance(self, condition: Dirichlet | Initial, x: torch.Tensor) -> torch.Tensor:
         """A smooth factor that vanishes exactly where the hard condition applies."""
@@ -228,13 +265,7 @@ class Problem:
         if isinstance(condition, Initial):
             axis = box.time_axis
             return (x[:, axis] - box.lo[axis]) / (box.hi[axis] - box.lo[axis])
-        factor = torch.ones_like(x[:, 0])
-        for index in self.faces_of(condition):
-            face = box.faces()[index]
-            lo, hi = box.lo[face.axis], box.hi[face.axis]
-            gap = x[:, face.axis] - lo if face.side == "lo" else hi - x[:, face.axis]
-            factor = factor * gap / (hi - lo)
-        return factor
+        return self.domain.distance(x, self.where(condition))
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
