@@ -266,7 +266,7 @@ class Domain:
     def _boundary(self, n: int, method: str, rng: np.random.Generator,
                   extra: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """n boundary points split among parts by measure: (x, part, normal, extra coordinates in [0, 1))."""
-        pieces, xs, parts, normals, extras = self.pieces(), [], [], [], []
+        xs, parts, normals, extras = [], [], [], []
         for k, n_k in enumerate(_allocate(n, self.part_measures())):
             if n_k == 0:
                 continue
