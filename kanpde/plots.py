@@ -45,6 +45,32 @@ def plot_solution(path: Path, names: Sequence[str], axes: Sequence[np.ndarray], 
     plt.close(fig)
 
 
+def plot_scattered(path: Path, names: Sequence[str], points: np.ndarray, prediction: np.ndarray,
+                   reference: np.ndarray | None, title: str, inside) -> None:
+    """Prediction, reference and |error| at scattered 2-D points (Delaunay triangles whose centroid
+    ``inside`` rejects, such as those across a hole, are left blank)."""
+    import matplotlib.tri as mtri
+
+    triangulation = mtri.Triangulation(points[:, 0], points[:, 1])
+    centroids = points[triangulation.triangles].mean(axis=1)
+    triangulation.set_mask(~inside(centroids))
+    panels = [(prediction, "prediction", "viridis")]
+    if reference is not None:
+        panels += [(reference, "reference", "viridis"), (np.abs(prediction - reference), "|error|", "magma")]
+    fig, axs = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    for ax, (values, label, cmap) in zip(axs[0], panels):
+        image = ax.tripcolor(triangulation, values, shading="gouraud", cmap=cmap)
+        plt.colorbar(image, ax=ax)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        ax.set_aspect("equal")
+        ax.set_title(label)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_history(path: Path, rows: Sequence[dict], terms: Sequence[str]) -> None:
     """Loss terms and the evaluated relative L2 error against the step."""
     if not rows:

@@ -24,7 +24,7 @@ from kanpde import distributed, plots
 from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ModelConfig, ProblemConfig, config_from_dict, load_config
 from kanpde.field import Field
-from kanpde.geometry import Sampler, evaluation_grid
+from kanpde.geometry import Box, Sampler, domain_from_spec, evaluation_grid
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
 from kanpde.problem import Problem
 from kanpde.results import RunDirectory, read_summary
@@ -72,7 +72,9 @@ def problem_class(name: str) -> type[Problem]:
 
 
 def build_problem(config: ProblemConfig) -> Problem:
-    return problem_class(config.name)(**config.params)
+    """The problem of ``config``, on ``config.domain`` if one is given (checked here: one-line errors)."""
+    domain = None if config.domain is None else domain_from_spec(config.domain, "problem.domain")
+    return problem_class(config.name)(domain=domain, **config.params)
 
 
 def build_net(config: ModelConfig, problem: Problem) -> JetModule:
@@ -140,19 +142,43 @@ def resolve_device(device: str) -> torch.device:
 
 
 # -- evaluation ---------------------------------------------------------------------------
+def _scattered(problem: Problem, points, values, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference points [P, D] and values [P] checked against the domain; NaN values are left out."""
+    points, values = np.asarray(points, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    domain = problem.domain
+    if points.ndim != 2 or points.shape[1] != domain.dim or values.shape[:1] != points.shape[:1]:
+        raise ValueError(f"{problem.name}.reference: scattered points must be [P, {domain.dim}] with values [P], "
+                         f"got {list(points.shape)} and {list(values.shape)}")
+    outside = ~np.asarray(domain.contains(points, tol=1e-9 * domain.diameter))
+    if outside.any():
+        raise ValueError(f"{problem.name}.reference: {int(outside.sum())} of {len(points)} points lie outside the "
+                         f"domain, e.g. {points[outside][0].tolist()}")
+    finite = np.isfinite(values.reshape(len(values), -1)).all(1)
+    return (torch.as_tensor(points[finite], dtype=dtype, device=device),
+            torch.as_tensor(values[finite], dtype=dtype, device=device))
+
+
 @dataclass
 class Evaluation:
-    """The evaluation grid with the reference values, and the metrics of a field on it."""
+    """The evaluation points with the reference values, and the metrics of a field on them.
+
+    On a box: a tensor grid (``axes``). On another domain: the grid over its bounding box, restricted
+    to the points inside (``inside`` [prod(len(axes))] says which), or the reference's scattered
+    points (``axes`` None)."""
 
     names: tuple[str, ...]
-    axes: list[np.ndarray]
+    axes: list[np.ndarray] | None
     points: torch.Tensor
     reference: torch.Tensor | None  # [P] or [P, outputs]
     reference_grad: torch.Tensor | None  # [P, D] (scalar exact solutions)
+    inside: np.ndarray | None = None
 
     @classmethod
     def build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
         grid = problem.reference()
+        if grid is not None and isinstance(grid[0], np.ndarray) and grid[0].ndim == 2:
+            points, reference = _scattered(problem, *grid, dtype, device)
+            return cls(problem.coords, None, points, reference, None)
         if grid is not None:
             axes, values = grid
             mesh = np.meshgrid(*axes, indexing="ij")
@@ -164,13 +190,24 @@ class Evaluation:
             raise ValueError(f"evaluate.resolution: {resolution} gives {math.prod(sizes):.1e} points on the "
                              f"{problem.box.dim}-D box; at most {MAX_EVALUATION_POINTS:.0e}")
         axes, points = evaluation_grid(problem.box, resolution, dtype=dtype, device=device)
+        inside = None if isinstance(problem.domain, Box) else np.asarray(problem.domain.contains(points.cpu()))
+        if inside is not None:
+            points = points[torch.as_tensor(inside, device=points.device)]
         exact = problem.exact(points)
         gradient = None
         if exact is not None and problem.outputs == 1:
             gradient = autograd_jet(lambda p: problem.exact(p).reshape(p.shape[0], 1), points, "none").grad[:, 0]
             gradient = gradient.detach()
         reference = None if exact is None else exact.detach()
-        return cls(problem.coords, axes, points, reference, gradient)
+        return cls(problem.coords, axes, points, reference, gradient, inside)
+
+    def on_grid(self, values: np.ndarray) -> np.ndarray:
+        """Values at the evaluation points laid out on the grid (NaN outside the domain)."""
+        if self.inside is None:
+            return values.reshape([len(axis) for axis in self.axes] + list(values.shape[1:]))
+        full = np.full((len(self.inside), *values.shape[1:]), np.nan)
+        full[self.inside] = values
+        return full.reshape([len(axis) for axis in self.axes] + list(values.shape[1:]))
 
     def predict(self, field: Field, gradient: bool = False, chunk: int = 32768):
         values, grads = [], []
@@ -300,14 +337,23 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
     run.write_history(trainer.history.rows)
     run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
     value, _ = evaluation.predict(field)
-    shape = [len(axis) for axis in evaluation.axes]
-    prediction = value.cpu().numpy().reshape(shape + ([problem.outputs] if problem.outputs > 1 else []))
+    prediction = value.cpu().numpy()
     reference = None if evaluation.reference is None else evaluation.reference.cpu().numpy().reshape(prediction.shape)
-    run.write_solution(evaluation.names, evaluation.axes, prediction, reference,
-                       {"problem": problem.name, "model": config.model.type, "rel_l2": metrics["rel_l2"]})
+    attrs = {"problem": problem.name, "model": config.model.type, "rel_l2": metrics["rel_l2"]}
+    if evaluation.axes is None:  # scattered reference points: one coordinate array per axis
+        points = evaluation.points.cpu().numpy()
+        run.write_solution(evaluation.names, list(points.T), prediction, reference, {**attrs, "layout": "scattered"})
+    else:
+        prediction = evaluation.on_grid(prediction)
+        reference = None if reference is None else evaluation.on_grid(reference)
+        run.write_solution(evaluation.names, evaluation.axes, prediction, reference, attrs)
     if config.output.plots:
         title = f"{problem.name}, {config.model.type} {list(config.model.width)}: rel. L2 {metrics['rel_l2']:.2e}"
-        if problem.outputs == 1:
+        if problem.outputs == 1 and evaluation.axes is None:
+            plots.plot_scattered(run.path / "plots" / "solution.png", evaluation.names,
+                                 evaluation.points.cpu().numpy(), prediction, reference, title,
+                                 inside=lambda x: np.asarray(problem.domain.contains(x)))
+        elif problem.outputs == 1:
             plots.plot_solution(run.path / "plots" / "solution.png", evaluation.names, evaluation.axes,
                                 prediction, reference, title)
         plots.plot_history(run.path / "plots" / "loss.png", trainer.history.rows, problem.loss_terms())

@@ -186,6 +186,10 @@ class Domain:
         """Part ids where boundary conditions apply ("all")."""
         return list(range(len(self.part_labels())))
 
+    def boundary_faces(self) -> list[int]:
+        """The older name of :meth:`boundary_parts` (a box's parts are its faces)."""
+        return self.boundary_parts()
+
     def _match_part(self, name: str) -> list[int]:
         return [i for i, labels in enumerate(self.part_labels()) if name in labels and i in self.boundary_parts()]
 
@@ -199,7 +203,7 @@ class Domain:
             found = self._match_part(name) if isinstance(name, str) else []
             if not found:
                 known = sorted({label for i in self.boundary_parts() for label in self.part_labels()[i]})
-                close = difflib.get_close_matches(str(name), known, n=1)
+                close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise ValueError(f"{arg}: no boundary part named {name!r}; {hint}parts: {', '.join(known)}")
             ids.update(found)
