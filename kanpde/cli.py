@@ -121,10 +121,9 @@ def _fem_reference(args) -> int:
     """A built-in problem's FEM reference (scattered points): points, values and the convergence estimate."""
     import importlib
 
-    from kanpde.reference.fem import cached_fem, write_fem_reference
+    from kanpde.reference.fem import write_fem_reference
 
-    module = importlib.import_module(f"kanpde.problems.{args.name}")
-    solution = cached_fem(args.name, module.fem_reference)
+    solution = importlib.import_module(f"kanpde.problems.{args.name}").fem_reference()
     path = write_fem_reference(args.out, solution)
     attrs = solution.attrs
     rate = f", observed rate {attrs['observed_rate']:.2f}" if "observed_rate" in attrs else ""

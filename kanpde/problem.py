@@ -247,9 +247,21 @@ class Problem:
         hard = [c for c in self.conditions if getattr(c, "hard", False)]
         if not hard:
             return u
-        lift = autograd_jet(lambda p: self._lift(hard, p)[0][:, None], x, u.mode, u.coords)
-        distance = autograd_jet(lambda p: self._lift(hard, p)[1][:, None], x, u.mode, u.coords)
-        return lift + distance * u
+        def jets() -> tuple[Jet, Jet]:
+            both = autograd_jet(lambda p: torch.stack(self._lift(hard, p), dim=1), x, u.mode, u.coords)
+            return both[0:1], both[1:2]
+
+        if x.requires_grad:  # someone differentiates through x: keep the graph
+            lift, distance = jets()
+            return lift + distance * u
+        # g and φ do not depend on the network: their jets are kept (detached) while the points stay the same
+        key = (u.mode, u.coords, x.dtype, x.device, x.shape)
+        cached = self.__dict__.get("_lift_cache")
+        if cached is None or cached[0] != key or not torch.equal(cached[1], x):
+            lift, distance = (Jet(j.stack.detach(), j.dim, j.mode, j.coords) for j in jets())
+            cached = (key, x.clone(), lift, distance)
+            self.__dict__["_lift_cache"] = cached
+        return cached[2] + cached[3] * u
 
     def _lift(self, hard: list, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(g, φ) of the hard conditions: the lift that meets them and the factor that vanishes there."""

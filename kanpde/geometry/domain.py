@@ -157,8 +157,24 @@ class Domain:
         return math.sqrt(sum(w * w for w in self.widths))
 
     def contains(self, x, tol: float = 0.0):
-        """Whether each point of x [N, D] (numpy or torch) lies in the domain grown by ``tol``."""
-        inside = self._signed(as_points(x, self.dim)) >= -tol
+        """Whether each point of x [N, D] (numpy or torch) lies in the domain grown by ``tol``.
+
+        The domain is the closure of its interior: for a CSG result, a point on a sliver left by
+        coincident boundaries (x = 1, 0 < y < 1 of [-1, 1]² minus [0, 1]²) is not in it.
+        """
+        points = as_points(x, self.dim)
+        signed = self._signed(points)
+        inside = signed >= -tol
+        if self._trimmed:
+            step = 2 * max(tol, 1e-9 * self.diameter)
+            near = np.flatnonzero(inside & (signed <= step / 2))
+            if len(near):
+                grid = np.meshgrid(*[[-1.0, 0.0, 1.0]] * self.dim, indexing="ij")
+                directions = np.stack(grid, -1).reshape(-1, self.dim)
+                directions = directions[np.abs(directions).sum(1) > 0]
+                directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+                probes = points[near, None, :] + step * directions
+                inside[near] = (self._signed(probes.reshape(-1, self.dim)).reshape(len(near), -1) > 0).any(1)
         return torch.as_tensor(inside, device=x.device) if isinstance(x, torch.Tensor) else inside
 
     # -- operators (constructive solid geometry)

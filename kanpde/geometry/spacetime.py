@@ -53,6 +53,10 @@ class SpaceTime(Domain):
         return self.space, self.lo[-1], self.hi[-1], self.names[-1]
 
     @property
+    def _trimmed(self) -> bool:
+        return self.space._trimmed
+
+    @property
     def t0(self) -> float:
         return self.lo[-1]
 

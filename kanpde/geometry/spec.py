@@ -80,7 +80,9 @@ def domain_from_spec(spec: Any, path: str = "problem.domain") -> Domain:
         raise ValueError(f"{path}: must have exactly one of {', '.join(SHAPES)} (and optionally name), got {what}")
     key = shapes[0]
     try:
-        return SHAPES[key](spec[key], spec.get("name"), f"{path}.{key}")
+        domain = SHAPES[key](spec[key], spec.get("name"), f"{path}.{key}")
     except ValueError as error:
         message = str(error)
         raise ValueError(message if message.startswith(path) else f"{path}.{key}: {message}") from None
+    domain.__dict__["spec"] = spec  # what it was built from (FEM references are keyed by it)
+    return domain

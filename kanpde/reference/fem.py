@@ -4,16 +4,19 @@ Meshing: ``triangle`` (Shewchuk's quality Delaunay mesher) on the domain's bound
 edges of length ≈ h; assembly and solve: scikit-fem, P3 elements (P2 and P4 on request) on a
 quadratic mesh (``MeshTri2``: the mid-edge nodes of curved boundaries are moved onto the curve, so
 circles are resolved to O(h³)). On the four-holes benchmark P3 converged at rate ≈ 4 (P2: ≈ 2.7;
-P4 is no better than P3, the quadratic geometry limits it). :func:`converged_poisson` solves at h, h/2, h/4 and reports the change of the
-values at the stored points and the observed rate; the stored values are the finest solve's.
+P4 is no better than P3, the quadratic geometry limits it). :func:`converged_poisson` solves at
+h, h/2, h/4 and reports the change of the values at the stored points and the observed rate; the
+stored values are the finest solve's.
 
-Supported domains: a primitive (rectangle, polygon, disk, ellipse) or a difference of one with
-holes (primitives) that lie strictly inside it and apart from each other. Both libraries are
-optional dependencies (``pip install kanpde[fem]``); they are imported when a reference is built.
+Supported domains: a primitive (rectangle, polygon, disk, ellipse), a difference of one with holes
+(primitives) that lie strictly inside it and apart from each other, or any CSG of rectangles and
+polygons (resolved exactly by shapely). The libraries are optional dependencies
+(``pip install kanpde[fem]``); they are imported when a reference is built.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -24,12 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from kanpde.geometry import Ball, Box, Difference, Domain, Ellipse, Polygon
+from kanpde.geometry import Ball, Box, Difference, Domain, Ellipse, Intersection, Polygon, Union, domain_from_spec
 
 Value = float | Callable[[np.ndarray], np.ndarray]
 
 __all__ = ["FEMReference", "poisson_fem", "converged_poisson", "write_fem_reference", "read_fem_reference",
-           "cached_fem", "grid_points"]
+           "cached_fem", "grid_points", "spec_reference", "problem_reference"]
 
 
 @dataclass(eq=False)
@@ -53,19 +56,8 @@ def _libraries():
 
 
 # -- meshing ------------------------------------------------------------------------------------
-def _loop(shape: Domain, h: float) -> np.ndarray:
-    """Vertices of a closed polygon approximating the boundary of a primitive, edges ≈ h, on the curve."""
-    if isinstance(shape, Box) and shape.dim == 2 and not shape.has_time:
-        (x0, y0), (x1, y1) = shape.lo, shape.hi
-        corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
-    elif isinstance(shape, Polygon):
-        corners = shape.vertices
-    elif isinstance(shape, (Ball, Ellipse)) and shape.dim == 2:
-        piece = shape.pieces()[0]
-        n = max(8, math.ceil(piece.measure / h))
-        return piece.point(np.arange(n)[:, None] / n)[0]
-    else:
-        raise ValueError(f"reference: the FEM mesher supports rectangles, polygons, disks and ellipses, got {shape!r}")
+def _subdivide(corners: np.ndarray, h: float) -> np.ndarray:
+    """A closed polygon with each edge cut into pieces of length ≤ h (the corners kept exactly)."""
     out = []
     for p, q in zip(corners, np.roll(corners, -1, axis=0)):
         n = max(1, math.ceil(np.hypot(*(q - p)) / h))
@@ -73,32 +65,76 @@ def _loop(shape: Domain, h: float) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _shapes(domain: Domain) -> tuple[Domain, list[Domain]]:
-    """(outer primitive, holes), checking that the holes are strictly inside and disjoint."""
-    if not isinstance(domain, Difference):
-        return domain, []
-    outer, holes = domain.operands[0], list(domain.operands[1:])
+def _polygonal(shape: Domain) -> bool:
+    return (isinstance(shape, Box) and shape.dim == 2 and not shape.has_time) or isinstance(shape, Polygon)
+
+
+def _loop(shape: Domain, h: float) -> np.ndarray:
+    """Vertices of a closed polygon approximating the boundary of a primitive, edges ≈ h, on the curve."""
+    if isinstance(shape, Box) and _polygonal(shape):
+        (x0, y0), (x1, y1) = shape.lo, shape.hi
+        return _subdivide(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), h)
+    if isinstance(shape, Polygon):
+        return _subdivide(shape.vertices, h)
+    if isinstance(shape, (Ball, Ellipse)) and shape.dim == 2:
+        piece = shape.pieces()[0]
+        n = max(8, math.ceil(piece.measure / h))
+        return piece.point(np.arange(n)[:, None] / n)[0]
+    raise ValueError(f"reference: the FEM mesher supports rectangles, polygons, disks and ellipses, got {shape!r}")
+
+
+def _shapely(domain: Domain):
+    """The shapely polygon of a CSG tree of rectangles and polygons (exact: no curves)."""
+    import shapely
+
+    if _polygonal(domain):
+        corners = _subdivide(domain.vertices, np.inf) if isinstance(domain, Polygon) else _loop(domain, np.inf)
+        return shapely.Polygon(corners)
+    if isinstance(domain, (Difference, Union, Intersection)):
+        parts = [_shapely(o) for o in domain.operands]
+        op = {Difference: shapely.difference, Union: shapely.union, Intersection: shapely.intersection}[type(domain)]
+        out = parts[0]
+        for part in parts[1:]:
+            out = op(out, part)
+        return out
+    raise ValueError(f"reference: the FEM mesher handles CSG of rectangles and polygons, or one shape minus holes "
+                     f"strictly inside it, got {domain!r}")
+
+
+def _boundary_loops(domain: Domain, h: float) -> tuple[list[np.ndarray], list[np.ndarray], list[Domain]]:
+    """(closed loops of boundary vertices, one point inside each hole, curved shapes to project onto)."""
+    operands = domain.operands if isinstance(domain, Difference) else [domain]
+    outer, holes = operands[0], list(operands[1:])
+    simple = not isinstance(outer, (Difference, Union, Intersection))
     for i, hole in enumerate(holes):
-        x = _loop(hole, hole.diameter / 64)
-        if np.any(outer._signed(x) <= 0) or any(np.any(other._signed(x) >= 0) for other in holes[:i]):
-            raise ValueError(f"reference: FEM holes must lie strictly inside the outer domain and apart, got {hole!r}")
-    return outer, holes
+        x = _loop(hole, hole.diameter / 64) if simple else None
+        if x is None or np.any(outer._signed(x) <= 0) or any(np.any(o._signed(x) >= 0) for o in holes[:i]):
+            simple = False
+    if simple:
+        loops = [_loop(shape, h) for shape in operands]
+        inside = [hole._interior(1, "uniform", np.random.default_rng(0))[0] for hole in holes]
+        return loops, inside, [s for s in operands if isinstance(s, (Ball, Ellipse))]
+    import shapely
+
+    polygon = _shapely(domain)
+    if not isinstance(polygon, shapely.Polygon) or polygon.is_empty:
+        raise ValueError(f"reference: the FEM mesher needs one connected polygon, got {polygon.geom_type}")
+    rings = [polygon.exterior, *polygon.interiors]
+    loops = [_subdivide(np.asarray(ring.coords)[:-1], h) for ring in rings]
+    inside = [np.asarray(shapely.Polygon(ring).representative_point().coords[0]) for ring in polygon.interiors]
+    return loops, inside, []
 
 
 def mesh(domain: Domain, h: float):
     """An isoparametric quadratic triangle mesh (skfem ``MeshTri2``) of a 2-D domain, edges ≈ h."""
     skfem, triangle = _libraries()
-    outer, holes = _shapes(domain)
-    vertices, segments, hole_points, start = [], [], [], 0
-    for k, shape in enumerate([outer, *holes]):
-        loop = _loop(shape, h)
+    loops, hole_points, curved = _boundary_loops(domain, h)
+    segments, start = [], 0
+    for loop in loops:
         n = len(loop)
-        vertices.append(loop)
         segments.append(start + np.stack([np.arange(n), (np.arange(n) + 1) % n], axis=1))
         start += n
-        if k > 0:
-            hole_points.append(shape._interior(1, "uniform", np.random.default_rng(0))[0])
-    pslg = {"vertices": np.concatenate(vertices), "segments": np.concatenate(segments)}
+    pslg = {"vertices": np.concatenate(loops), "segments": np.concatenate(segments)}
     if hole_points:
         pslg["holes"] = np.array(hole_points)
     tri = triangle.triangulate(pslg, f"pq30a{h * h * math.sqrt(3) / 4:.12f}")
@@ -106,11 +142,10 @@ def mesh(domain: Domain, h: float):
     quadratic = skfem.MeshTri2.from_mesh(linear)
     facet_dofs = quadratic.dofs.get_facet_dofs(quadratic.boundary_facets()).flatten()
     doflocs = quadratic.doflocs.copy()
-    for shape in [outer, *holes]:
-        if isinstance(shape, (Ball, Ellipse)):
-            x = doflocs[:, facet_dofs].T
-            near = np.abs(shape._signed(x)) < h
-            doflocs[:, facet_dofs[near]] = _project(shape, x[near]).T
+    for shape in curved:
+        x = doflocs[:, facet_dofs].T
+        near = np.abs(shape._signed(x)) < h
+        doflocs[:, facet_dofs[near]] = _project(shape, x[near]).T
     return skfem.MeshTri2(doflocs, quadratic.t)
 
 
@@ -164,7 +199,8 @@ def poisson_fem(domain: Domain, source: Value, dirichlet: Sequence[tuple[Value, 
 
 def probe(basis, u: np.ndarray, points: np.ndarray) -> np.ndarray:
     """The FE function at points [P, 2]: the cell is found on the straight-sided mesh (nearest cells by
-    centroid, best barycentric fit), then the isoparametric map is inverted by Newton's method."""
+    centroid, best barycentric fit), then the quadratic map is inverted by Newton's method (a point a
+    hair outside its curved cell is extrapolated by that cell's polynomial)."""
     from scipy.spatial import cKDTree
 
     m = basis.mesh
@@ -181,7 +217,12 @@ def probe(basis, u: np.ndarray, points: np.ndarray) -> np.ndarray:
         fit = np.minimum(np.minimum(l1, l2), 1 - l1 - l2)
         better = fit > score
         best[better], score[better] = c[better], fit[better]
-    local = basis.mapping.invF(points.T[:, :, None], tind=best)
+    x, local = points.T[:, :, None], np.full((2, len(points), 1), 1 / 3)
+    for _ in range(30):  # Newton on the quadratic map (skfem's invF clips and stops at the element's edge)
+        step = np.einsum("ijkl,jkl->ikl", basis.mapping.invDF(local, best), x - basis.mapping.F(local, best))
+        local = local + step
+        if np.abs(step).max() < 1e-14:
+            break
     phis = np.array([basis.elem.gbasis(basis.mapping, local, k, tind=best)[0].ravel() for k in range(basis.Nbfun)])
     return (phis * u[basis.element_dofs[:, best]]).sum(0)
 
@@ -219,8 +260,6 @@ def converged_poisson(domain: Domain, source: Value, dirichlet: Sequence[tuple[V
 # -- storage ------------------------------------------------------------------------------------
 def write_fem_reference(path: str | os.PathLike, reference: FEMReference) -> Path:
     """HDF5 with datasets ``points`` [P, D] and ``values`` [P]; attrs as JSON text."""
-    import json
-
     import h5py
 
     path = Path(path)
@@ -232,8 +271,6 @@ def write_fem_reference(path: str | os.PathLike, reference: FEMReference) -> Pat
 
 
 def read_fem_reference(path: str | os.PathLike) -> FEMReference:
-    import json
-
     import h5py
 
     with h5py.File(path, "r") as f:
@@ -260,3 +297,22 @@ def cached_fem(name: str, builder: Callable[..., FEMReference], **params: Any) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return result
+
+
+def spec_reference(spec: str, source: float, dirichlet: str, h: float = 0.02, levels: int = 3, order: int = 3,
+                   resolution: int = 101) -> FEMReference:
+    """The converged FEM solution of −Δu = ``source`` on the domain of a YAML spec (JSON text), with
+    ``dirichlet`` a JSON list of [value, on] pairs, at the grid points inside the domain. All arguments
+    are plain values, so that :func:`cached_fem` can key the cache by them."""
+    domain = domain_from_spec(json.loads(spec))
+    conditions = [(float(value), domain.parts_of(on)) for value, on in json.loads(dirichlet)]
+    return converged_poisson(domain, source, conditions, grid_points(domain, resolution), h, levels, order)
+
+
+def problem_reference(name: str, domain: Domain, source: float, dirichlet: list) -> FEMReference | None:
+    """The cached FEM reference of a built-in Poisson problem on ``domain``, if that domain came from a spec."""
+    spec = domain.__dict__.get("spec")
+    if spec is None:
+        return None
+    return cached_fem(name, spec_reference, spec=json.dumps(spec, sort_keys=True), source=float(source),
+                      dirichlet=json.dumps(dirichlet))
