@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -51,6 +52,12 @@ DOMAINS = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def built(name: str):
+    """Each domain once per session (domains are immutable; they cache their pieces and part measures)."""
+    return DOMAINS[name]()
+
+
 def _distance_to_boundary(domain, x: np.ndarray) -> np.ndarray:
     """|signed distance| (exact for the primitives used above, up to the ellipse's approximate one)."""
     return np.abs(domain._signed(x))
@@ -59,7 +66,7 @@ def _distance_to_boundary(domain, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", sorted(DOMAINS))
 @pytest.mark.parametrize("method", METHODS)
 def test_boundary_points_on_boundary_with_unit_outward_normals(name, method) -> None:
-    domain = DOMAINS[name]()
+    domain = built(name)
     b = sample_boundary(domain, 500, method, 1, **F64)
     assert b.points.shape == (500, domain.dim) and b.face.shape == (500,)
     x, n = b.points.numpy(), b.normal.numpy()
@@ -98,7 +105,7 @@ def test_counts_per_part_proportional_to_length() -> None:
 @pytest.mark.parametrize("name", sorted(DOMAINS))
 @pytest.mark.parametrize("method", METHODS)
 def test_interior_points_inside_exact_count(name, method) -> None:
-    domain = DOMAINS[name]()
+    domain = built(name)
     x = sample_interior(domain, 777, method, 3, **F64)
     assert x.shape == (777, domain.dim)
     assert domain.contains(x).all()
@@ -106,7 +113,7 @@ def test_interior_points_inside_exact_count(name, method) -> None:
 
 @pytest.mark.parametrize("name", sorted(DOMAINS))
 def test_distance_zero_on_boundary_positive_inside(name) -> None:
-    domain = DOMAINS[name]()
+    domain = built(name)
     b = sample_boundary(domain, 400, "sobol", 0, **F64)
     assert domain.distance(b.points).abs().max() <= 1e-12
     inside = sample_interior(domain, 2000, "sobol", 0, **F64)

@@ -77,7 +77,7 @@ class Ball(Domain):
         return math.pi ** (d / 2) / gamma(d / 2 + 1) * self.radius**d
 
     def _signed(self, x: np.ndarray) -> np.ndarray:
-        return self.radius - np.linalg.norm(x - self.center, axis=1)
+        return self.radius - np.sqrt(sum((x[:, i] - c) ** 2 for i, c in enumerate(self.center)))
 
     def level(self, x: torch.Tensor) -> torch.Tensor:
         """(r² − |x − c|²) / 2r."""
