@@ -309,10 +309,11 @@ def spec_reference(spec: str, source: float, dirichlet: str, h: float = 0.02, le
     return converged_poisson(domain, source, conditions, grid_points(domain, resolution), h, levels, order)
 
 
-def problem_reference(name: str, domain: Domain, source: float, dirichlet: list) -> FEMReference | None:
-    """The cached FEM reference of a built-in Poisson problem on ``domain``, if that domain came from a spec."""
+def problem_reference(name: str, domain: Domain, source: float, dirichlet: list, **options: Any) -> FEMReference | None:
+    """The cached FEM reference of a built-in Poisson problem on ``domain``, if that domain came from a spec;
+    ``options`` (h, levels, order, resolution) go to :func:`spec_reference`."""
     spec = domain.__dict__.get("spec")
     if spec is None:
         return None
     return cached_fem(name, spec_reference, spec=json.dumps(spec, sort_keys=True), source=float(source),
-                      dirichlet=json.dumps(dirichlet))
+                      dirichlet=json.dumps(dirichlet), **options)
