@@ -1,7 +1,5 @@
 """kanpde: physics-informed training of Kolmogorov–Arnold Networks, with derivative jets."""
 
-__version__ = "0.1.0"
-
 from kanpde.autodiff import autograd_jet  # noqa: E402
 from kanpde.config import Config, ConfigError, load_config  # noqa: E402
 from kanpde.field import Field  # noqa: E402
@@ -11,6 +9,7 @@ from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule  # noqa: E402
 from kanpde.problem import Dirichlet, Initial, Neumann, Periodic, Problem  # noqa: E402
 from kanpde.solver import LoadedRun, load, solve  # noqa: E402
 from kanpde.train import DivergenceError, Trainer  # noqa: E402
+from kanpde.version import __version__  # noqa: E402
 
 __all__ = [
     "KAN", "MLP", "SIREN", "FourierMLP", "JetModule", "Jet", "autograd_jet",

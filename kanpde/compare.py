@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from kanpde.config import Config, PointsConfig, apply_overrides, config_from_dict, config_to_dict, load_config
 from kanpde.distributed import from_environment
+from kanpde.results import write_text_atomic
 from kanpde.solver import build_net, build_problem, solve
 from kanpde.train import DivergenceError
 
@@ -267,8 +268,8 @@ def compare(config: Config | Mapping | str | os.PathLike, models: Sequence[str] 
         figure = None
     result.update(table_md=str(out / "table.md"), table_json=str(out / "table.json"),
                   figure=None if figure is None else str(figure))
-    (out / "table.md").write_text(result["markdown"], encoding="utf-8")
-    (out / "table.json").write_text(json.dumps(_clean(result), indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out / "table.md", result["markdown"])
+    write_text_atomic(out / "table.json", json.dumps(_clean(result), indent=2) + "\n")
     return result
 
 

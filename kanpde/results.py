@@ -40,6 +40,11 @@ def _atomic_text(path: Path, text: str) -> None:
     _atomic(path, lambda name: Path(name).write_text(text))
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically: for result files outside a run directory (tables, exports)."""
+    _atomic(Path(path), lambda name: Path(name).write_text(text, encoding="utf-8"))
+
+
 class RunDirectory:
     """A run's output folder. An existing run is never overwritten unless ``force`` or ``resume``."""
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import kanpde
 from kanpde import distributed, plots
 from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ModelConfig, ProblemConfig, config_from_dict, load_config
@@ -29,6 +28,7 @@ from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
 from kanpde.problem import Problem
 from kanpde.results import RunDirectory, read_summary
 from kanpde.train import Trainer
+from kanpde.version import __version__
 
 BUILTIN_PROBLEMS = Path(__file__).parent / "problems"
 MAX_PARAMETERS = 10**8
@@ -294,7 +294,7 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
     run = distributed.on_main(lambda: _open_run(config, out, force, resume), world)
 
     def checkpoint(trainer: Trainer) -> None:
-        run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
+        run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": __version__})
         run.write_history(trainer.history.rows)
 
     trainer.on_checkpoint = checkpoint if main else None
@@ -330,12 +330,12 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         "seconds_per_step": trainer.train_seconds / max(trainer.step, 1), "final_loss": last_loss,
         **metrics, "device": str(device), "dtype": config.train.dtype, "seed": config.train.seed,
         "derivatives": config.train.derivatives, "recoveries": trainer.recoveries,
-        "events": trainer.history.events, "kanpde": kanpde.__version__, "torch": torch.__version__,
+        "events": trainer.history.events, "kanpde": __version__, "torch": torch.__version__,
         "python": platform.python_version(), "threads": torch.get_num_threads(),
         "completed": trainer.step >= trainer.total_steps, "world_size": world.size,
     }
     run.write_history(trainer.history.rows)
-    run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": kanpde.__version__})
+    run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": __version__})
     value, _ = evaluation.predict(field)
     prediction = value.cpu().numpy()
     reference = None if evaluation.reference is None else evaluation.reference.cpu().numpy().reshape(prediction.shape)

@@ -1,7 +1,6 @@
-"""Classical Allen–Cahn reference solvers (kanpde.reference): convergence, cross-method agreement, structure, I/O."""
+"""Classical Allen–Cahn reference solvers (kanpde.reference.chebyshev, .spectral): convergence, cross-method agreement,
+structure. Storage, cache and registry: tests/test_reference_store.py."""
 
-import functools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,19 +8,14 @@ from scipy import fft, sparse
 from scipy.integrate import solve_ivp
 
 from kanpde.reference import (
-    REFERENCES,
     Reference,
     allen_cahn_dirichlet,
     allen_cahn_periodic,
-    cache_path,
-    cached,
     default_initial_condition,
-    read_reference,
-    reference,
     self_convergence,
-    write_reference,
 )
-from kanpde.reference.allen_cahn import barycentric_matrix, chebyshev_d2, etdrk4_coefficients, fourier_projection
+from kanpde.reference.chebyshev import barycentric_matrix, chebyshev_d2
+from kanpde.reference.spectral import etdrk4_coefficients, fourier_projection
 
 X_DIR = np.linspace(-1.0, 1.0, 201)
 T_DIR = np.linspace(0.0, 1.0, 101)
@@ -338,83 +332,3 @@ def test_periodic_off_grid_evaluation_is_trigonometric_interpolation():
 def test_periodic_rejects_times_off_the_step_grid():
     with pytest.raises(ValueError, match="multiple of dt"):
         allen_cahn_periodic(t=[0.0, 1.5e-5])
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# storage and cache
-
-
-def _small_dirichlet(**params):
-    return allen_cahn_dirichlet(**{"nodes": 32, "t": np.linspace(0.0, 0.05, 3), **params})
-
-
-def test_hdf5_round_trip(tmp_path):
-    ref = _small_dirichlet()
-    ref.attrs["self_convergence"] = 1.5e-9
-    path = write_reference(tmp_path / "ac.h5", ref)
-    back = read_reference(path)
-    assert np.array_equal(back.x, ref.x) and np.array_equal(back.t, ref.t) and np.array_equal(back.u, ref.u)
-    assert back.attrs == ref.attrs
-    import h5py
-
-    with h5py.File(path) as f:
-        assert f["u"].shape == (201, 3) and f.attrs["self_convergence"] == 1.5e-9
-        assert f.attrs["method"].startswith("Chebyshev")
-
-
-def test_cache_hits_do_not_recompute(tmp_path, monkeypatch):
-    monkeypatch.setenv("KANPDE_CACHE", str(tmp_path / "cache"))
-    calls = []
-
-    @functools.wraps(allen_cahn_dirichlet)
-    def counting(**params):
-        calls.append(params)
-        return _small_dirichlet(**params)
-
-    monkeypatch.setitem(REFERENCES, "allen_cahn", counting)
-    first = reference("allen_cahn", rtol=1e-8, atol=1e-10)
-    second = reference("allen_cahn", atol=1e-10, rtol=1e-8, d=1e-3)  # explicit default: the same key
-    assert len(calls) == 1
-    assert (
-        np.array_equal(first.u, second.u)
-        and second.attrs == read_reference(cache_path("allen_cahn", counting, rtol=1e-8, atol=1e-10)).attrs
-    )
-    reference("allen_cahn", rtol=1e-8, atol=1e-10, t=np.linspace(0.0, 0.05, 3))  # array parameter
-    reference("allen_cahn", rtol=1e-8, atol=1e-10, t=np.linspace(0.0, 0.05, 3))
-    assert len(calls) == 2
-    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
-    assert len(files) == 2 and all(name.startswith("allen_cahn-") and name.endswith(".h5") for name in files)
-
-
-def test_cache_location_and_failed_writes(tmp_path, monkeypatch):
-    monkeypatch.delenv("KANPDE_CACHE", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache_path("x", _small_dirichlet).parent == Path(tmp_path / "home" / ".cache" / "kanpde" / "references")
-
-    monkeypatch.setenv("KANPDE_CACHE", str(tmp_path / "c"))
-    import kanpde.reference.store as store
-
-    def broken(path, ref):
-        Path(path).write_bytes(b"partial")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(store, "write_reference", broken)
-    with pytest.raises(OSError, match="disk full"):
-        cached("allen_cahn", _small_dirichlet)
-    assert list((tmp_path / "c").iterdir()) == []  # neither a partial target nor a stale temporary file
-    with pytest.raises(TypeError, match="module-level"):
-        cache_path("allen_cahn", _small_dirichlet, initial_condition=lambda x: x)
-
-
-def test_registry_defaults_are_the_specs():
-    assert set(REFERENCES) >= {"allen_cahn", "allen_cahn_periodic"}
-    dirichlet, periodic = REFERENCES["allen_cahn"], REFERENCES["allen_cahn_periodic"]
-    assert dirichlet.keywords == {"estimate_error": True} and periodic.keywords == {"estimate_error": True}
-    import inspect
-
-    d = {k: p.default for k, p in inspect.signature(dirichlet).parameters.items()}
-    assert d["d"] == 1e-3 and d["boundary"] == -1.0 and d["initial_condition"] is default_initial_condition
-    p = {k: p.default for k, p in inspect.signature(periodic).parameters.items()}
-    # BENCHMARKS.md's 512 modes are not converged (the kink at x = +-1): 4096 modes from the projected initial
-    # data, sampled on the specified 512-point grid (docs/tables.md)
-    assert p["d"] == 1e-4 and p["modes"] == 4096 and p["dt"] == 1e-5 and p["projection_points"] == 2**20

@@ -67,7 +67,7 @@ class _AllenCahnParts:
             from kanpde.reference import reference
 
             solution = reference(self.reference_name, **self._reference_params())
-            cached = ([solution.x, solution.t], solution.u)
+            cached = solution.on_grid("u")
             self.__dict__["_reference_cache"] = cached
         return cached
 

@@ -1,8 +1,14 @@
-"""Reference solutions: the :class:`Reference` container, HDF5 storage, an on-disk cache and the registry.
+"""Reference solutions: the :class:`Reference` container, HDF5 storage and an on-disk cache (no solver here).
 
-Layout of a stored reference (HDF5): datasets ``x`` (nx,), ``t`` (nt,) and ``u`` (nx, nt) with
-``u[i, j] = u(x[i], t[j])``; the entries of ``attrs`` become file attributes (numbers, strings and booleans as
-they are, anything else -- nested dicts, lists, ``None`` -- as JSON text, listed in the attribute ``_json_attrs``).
+A :class:`Reference` holds one or more named fields either on a tensor grid (named 1-D axes; a field's value at
+``[i, j, ...]`` is its value at ``(axis_0[i], axis_1[j], ...)``) or at scattered points (coordinates ``[N, D]`` with
+named columns; a field is ``[N]``). ``Reference(x=, t=, u=)`` is the classic one-field space-time grid.
+
+HDF5 layout: every axis (grid) or the point array ``points`` (scattered) and every field is a dataset at the root,
+named by its name; the attributes ``_layout`` ("grid" or "points"), ``_coords`` and ``_fields`` (JSON lists) record
+the structure. A file without ``_layout`` is the original layout (datasets ``x``, ``t``, ``u``). The entries of
+``attrs`` become file attributes (numbers, strings and booleans as they are, anything else -- nested dicts, lists,
+``None`` -- as JSON text, listed in the attribute ``_json_attrs``).
 
 The cache lives in ``$KANPDE_CACHE`` or else ``~/.cache/kanpde/references/``; a file is named by the problem and
 a hash of the builder's full argument list (explicit parameters plus the builder's defaults), and is written
@@ -16,26 +22,21 @@ import inspect
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
-
-from kanpde.reference.allen_cahn import allen_cahn_dirichlet, allen_cahn_periodic
+from numpy.typing import ArrayLike
 
 __all__ = [
     "CACHE_VERSION",
-    "REFERENCES",
     "Reference",
     "cache_dir",
     "cache_path",
     "cached",
     "read_reference",
-    "reference",
     "write_reference",
 ]
 
@@ -43,29 +44,114 @@ __all__ = [
 CACHE_VERSION = 1
 
 _JSON_ATTRS = "_json_attrs"
+_RESERVED = {"points", "_layout", "_coords", "_fields", _JSON_ATTRS}
 
 
-@dataclass(eq=False)
+def _names(names: Sequence[str], what: str) -> tuple[str, ...]:
+    out = tuple(str(name) for name in names)
+    for name in out:
+        if not name or "/" in name or name in _RESERVED:
+            raise ValueError(f"{what}: invalid name {name!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what}: repeated names in {out}")
+    return out
+
+
 class Reference:
-    """A reference solution sampled on a tensor grid: ``u[i, j] = u(x[i], t[j])``.
+    """Named fields on a tensor grid or at scattered points, with metadata ``attrs``.
+
+    * ``Reference(x=..., t=..., u=...)``: one field ``u[i, j] = u(x[i], t[j])`` (the original form);
+    * :meth:`grid`: ``axes`` {name: 1-D array} (in axis order) and ``fields`` {name: array of shape
+      ``[len(axis) for axis in axes]``};
+    * :meth:`scattered`: ``points`` ``[N, D]`` with coordinate names ``coords`` and ``fields`` {name: ``[N]``}.
 
     ``attrs`` holds the metadata: ``method``, ``resolution``, ``parameters`` and, where it was computed,
-    ``self_convergence`` (max abs change of ``u`` when the resolution is doubled).
+    ``self_convergence`` (max abs change of the fields when the resolution is doubled).
     """
 
-    x: np.ndarray
-    t: np.ndarray
-    u: np.ndarray
-    attrs: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, x: ArrayLike, t: ArrayLike, u: ArrayLike, attrs: dict[str, Any] | None = None):
+        self._set("grid", ("x", "t"), {"x": x, "t": t}, None, {"u": u}, attrs)
 
-    def __post_init__(self) -> None:
-        self.x = np.asarray(self.x, dtype=float)
-        self.t = np.asarray(self.t, dtype=float)
-        self.u = np.asarray(self.u, dtype=float)
-        if self.x.ndim != 1 or self.t.ndim != 1:
-            raise ValueError("x and t must be 1-D")
-        if self.u.shape != (self.x.size, self.t.size):
-            raise ValueError(f"u has shape {self.u.shape}, expected (len(x), len(t)) = {(self.x.size, self.t.size)}")
+    @classmethod
+    def grid(cls, axes: Mapping[str, ArrayLike], fields: Mapping[str, ArrayLike],
+             attrs: dict[str, Any] | None = None) -> Reference:
+        """Fields on the tensor grid of ``axes`` (their order is the fields' axis order)."""
+        self = cls.__new__(cls)
+        self._set("grid", tuple(axes), dict(axes), None, fields, attrs)
+        return self
+
+    @classmethod
+    def scattered(cls, points: ArrayLike, coords: Sequence[str], fields: Mapping[str, ArrayLike],
+                  attrs: dict[str, Any] | None = None) -> Reference:
+        """Fields at scattered points ``[N, D]`` whose columns are the coordinates ``coords``."""
+        self = cls.__new__(cls)
+        self._set("points", tuple(coords), None, points, fields, attrs)
+        return self
+
+    def _set(self, layout: str, coords: Sequence[str], axes: Mapping[str, ArrayLike] | None,
+             points: ArrayLike | None, fields: Mapping[str, ArrayLike], attrs: dict[str, Any] | None) -> None:
+        self.layout = layout
+        self.coords = _names(coords, "coordinates")
+        self.attrs: dict[str, Any] = {} if attrs is None else attrs
+        if not fields:
+            raise ValueError("a reference needs at least one field")
+        field_names = _names(list(fields), "fields")
+        if set(field_names) & set(self.coords):
+            raise ValueError(f"a field and a coordinate share a name: {sorted(set(field_names) & set(self.coords))}")
+        self.axes: dict[str, np.ndarray] = {}
+        self.points: np.ndarray | None = None
+        if axes is not None:
+            for name in self.coords:
+                axis = np.asarray(axes[name], dtype=float)
+                if axis.ndim != 1:
+                    raise ValueError(f"axis {name!r} must be 1-D, got shape {axis.shape}")
+                self.axes[name] = axis
+            shape = tuple(axis.size for axis in self.axes.values())
+        else:
+            self.points = np.asarray(points, dtype=float)
+            if self.points.ndim != 2 or self.points.shape[1] != len(self.coords):
+                raise ValueError(f"points must have shape [N, {len(self.coords)}] (one column per coordinate "
+                                 f"{self.coords}), got {self.points.shape}")
+            shape = (self.points.shape[0],)
+        self.shape = shape  # of every field
+        self.fields: dict[str, np.ndarray] = {}
+        for name in field_names:
+            value = np.asarray(fields[name], dtype=float)
+            if value.shape != shape:
+                expected = "(len(x), len(t))" if self.coords == ("x", "t") and layout == "grid" else "the grid"
+                raise ValueError(f"{name} has shape {value.shape}, expected {expected} = {shape}")
+            self.fields[name] = value
+
+    # the original one-field space-time API
+    @property
+    def x(self) -> np.ndarray:
+        return self._axis("x")
+
+    @property
+    def t(self) -> np.ndarray:
+        return self._axis("t")
+
+    @property
+    def u(self) -> np.ndarray:
+        if "u" not in self.fields:
+            raise AttributeError(f"this reference has no field 'u'; fields: {list(self.fields)}")
+        return self.fields["u"]
+
+    def _axis(self, name: str) -> np.ndarray:
+        if self.layout != "grid" or name not in self.axes:
+            raise AttributeError(f"this reference has no grid axis {name!r}; coordinates: {self.coords}")
+        return self.axes[name]
+
+    def on_grid(self, field: str = "u") -> tuple[list[np.ndarray], np.ndarray]:
+        """``(axes, values)`` of one field of a grid reference: the form of :meth:`kanpde.Problem.reference`."""
+        if self.layout != "grid":
+            raise ValueError("on_grid: this reference holds scattered points, not a grid")
+        return list(self.axes.values()), self.fields[field]
+
+    def __repr__(self) -> str:
+        where = (" × ".join(f"{k}[{v.size}]" for k, v in self.axes.items()) if self.layout == "grid"
+                 else f"{self.shape[0]} points in ({', '.join(self.coords)})")
+        return f"Reference({', '.join(self.fields)} on {where})"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -89,9 +175,13 @@ def write_reference(path: str | os.PathLike, reference: Reference) -> Path:
     """Write ``reference`` to the HDF5 file ``path`` (overwritten) and return the path."""
     path = Path(path)
     with h5py.File(path, "w") as f:
-        f.create_dataset("x", data=reference.x)
-        f.create_dataset("t", data=reference.t)
-        f.create_dataset("u", data=reference.u)
+        if reference.layout == "grid":
+            for name, axis in reference.axes.items():
+                f.create_dataset(name, data=axis)
+        else:
+            f.create_dataset("points", data=reference.points)
+        for name, value in reference.fields.items():
+            f.create_dataset(name, data=value)
         json_keys = []
         for key, value in reference.attrs.items():
             value = _jsonable(value)
@@ -101,14 +191,23 @@ def write_reference(path: str | os.PathLike, reference: Reference) -> Path:
                 f.attrs[key] = json.dumps(value)
                 json_keys.append(key)
         f.attrs[_JSON_ATTRS] = json.dumps(json_keys)
+        f.attrs["_layout"] = reference.layout
+        f.attrs["_coords"] = json.dumps(list(reference.coords))
+        f.attrs["_fields"] = json.dumps(list(reference.fields))
     return path
 
 
 def read_reference(path: str | os.PathLike) -> Reference:
     """Read a reference written by :func:`write_reference` (or any file with datasets ``x``, ``t``, ``u``)."""
     with h5py.File(path, "r") as f:
-        x, t, u = (f[name][()] for name in ("x", "t", "u"))
         raw = dict(f.attrs)
+        layout = raw.pop("_layout", "grid")
+        layout = layout.decode() if isinstance(layout, bytes) else str(layout)
+        coords = json.loads(raw.pop("_coords", '["x", "t"]'))
+        field_names = json.loads(raw.pop("_fields", '["u"]'))
+        fields = {name: f[name][()] for name in field_names}
+        axes = {name: f[name][()] for name in coords} if layout == "grid" else {}
+        points = f["points"][()] if layout == "points" else np.empty((0, len(coords)))
     json_keys = set(json.loads(raw.pop(_JSON_ATTRS, "[]")))
     attrs: dict[str, Any] = {}
     for key, value in raw.items():
@@ -120,7 +219,11 @@ def read_reference(path: str | os.PathLike) -> Reference:
             attrs[key] = value.item()
         else:
             attrs[key] = value
-    return Reference(x=x, t=t, u=u, attrs=attrs)
+    if layout == "grid":
+        return Reference.grid(axes, fields, attrs)
+    if layout == "points":
+        return Reference.scattered(points, coords, fields, attrs)
+    raise ValueError(f"{path}: unknown reference layout {layout!r}")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -197,25 +300,3 @@ def cached(name: str, builder: Callable[..., Reference], **params: Any) -> Refer
         Path(tmp).unlink(missing_ok=True)
         raise
     return result
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# registry
-
-#: Built-in problems -> builder functions. Their defaults are the benchmark specifications; the registered
-#: builders also estimate their own error (``attrs["self_convergence"]``, a solve at doubled resolution), which
-#: costs roughly 10 s (Dirichlet) and 2.5 min (periodic: 4096 and 8192 modes, 100 000 and 200 000 ETDRK4 steps;
-#: 142 s of CPU measured) once, before the result is cached.
-REFERENCES: dict[str, Callable[..., Reference]] = {
-    "allen_cahn": partial(allen_cahn_dirichlet, estimate_error=True),
-    "allen_cahn_periodic": partial(allen_cahn_periodic, estimate_error=True),
-}
-
-
-def reference(name: str, **params: Any) -> Reference:
-    """The reference solution of the built-in problem ``name`` (see :data:`REFERENCES`), through the cache."""
-    try:
-        builder = REFERENCES[name]
-    except KeyError:
-        raise KeyError(f"unknown reference {name!r}; known: {sorted(REFERENCES)}") from None
-    return cached(name, builder, **params)
