@@ -109,27 +109,31 @@ def test_fem_reference_converges_on_a_disk_and_an_lshape() -> None:
     pytest.importorskip("skfem")
     pytest.importorskip("triangle")
     pytest.importorskip("shapely")
-    from kanpde.reference.fem import converged_poisson, grid_points
+    from functools import partial
+
+    from kanpde.geometry.meshing import grid_points, on_parts, outline
+    from kanpde.reference.fem import converged_poisson
 
     disk = Disk([0.0, 0.0], 1.0)
     points = grid_points(disk, 21)
-    ref = converged_poisson(disk, 4.0, [(0.0, disk.boundary_parts())], points, 0.3, 2, 2)  # u* = 1 − r²
+    ref = converged_poisson(partial(outline, disk), 4.0, [(0.0, on_parts(disk, [0]))], points, 0.3, 2, 2)  # 1 − r²
     assert np.abs(ref.values - (1 - (points**2).sum(1))).max() < 1e-4
     assert ref.attrs["self_convergence"] < 1e-3
     lshape = Rectangle([-1, -1], [1, 1]) - Rectangle([0, 0], [1, 1])
     points = grid_points(lshape, 21)
     assert not lshape.contains(np.array([[1.0, 0.5], [0.5, 1.0]])).any()  # slivers of the removed square
-    ref = converged_poisson(lshape, 1.0, [(0.0, lshape.boundary_parts())], points, 0.25, 3, 3)
+    ref = converged_poisson(partial(outline, lshape), 1.0, [(0.0, on_parts(lshape, lshape.boundary_parts()))],
+                            points, 0.25, 3, 3)
     assert 0 < ref.attrs["observed_rate"] < 2.5 and ref.attrs["relative_changes"][1] < ref.attrs["relative_changes"][0]
     assert math.isclose(ref.values.max(), 0.1492, abs_tol=2e-3)  # the maximum of the L-shape torsion function
 
 
 def test_fem_refuses_unsupported_domains() -> None:
     pytest.importorskip("skfem")
-    from kanpde.reference.fem import mesh
+    from kanpde.geometry.meshing import outline
 
     with pytest.raises(ValueError, match="CSG of rectangles and polygons"):
-        mesh(Rectangle([-1, -1], [1, 1]) - Disk([1, 1], 0.5), 0.2)
+        outline(Rectangle([-1, -1], [1, 1]) - Disk([1, 1], 0.5), 0.2)
 
 
 def _python_block(section: str) -> str:

@@ -52,7 +52,7 @@ DOMAINS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def built(name: str):
     """Each domain once per session (domains are immutable; they cache their pieces and part measures)."""
     return DOMAINS[name]()

@@ -7,9 +7,10 @@
 * :mod:`~kanpde.geometry.distance` — R-functions and the distance function φ for hard conditions;
 * :mod:`~kanpde.geometry.domain` — the :class:`Domain` interface, named parts and ``on=``;
 * :mod:`~kanpde.geometry.sampling` — collocation points and the training :class:`Sampler`;
-* :mod:`~kanpde.geometry.spec` — domains from YAML mappings.
+* :mod:`~kanpde.geometry.spec` — domains from YAML mappings;
+* :mod:`~kanpde.geometry.meshing` — outlines and cached FEM references (imported on use).
 
-A low layer: imports numpy, scipy and torch only.
+A low layer: imports numpy, scipy and torch (and, in meshing, the FEM solver of kanpde.reference).
 """
 
 from kanpde.geometry._random import METHODS

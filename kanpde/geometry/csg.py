@@ -154,3 +154,9 @@ class Intersection(_Compound):
 
     def _keep(self, index: int):
         return tuple((o, True) for j, o in enumerate(self.operands) if j != index)
+
+
+# The operators of every domain (here, not in domain.py, which csg builds on: no import cycle).
+Domain.__sub__ = lambda self, other: Difference(self, other)
+Domain.__or__ = lambda self, other: Union(self, other)
+Domain.__and__ = lambda self, other: Intersection(self, other)

@@ -10,6 +10,7 @@ A domain is described by three things its subclasses provide:
   labels), a parametrisation for sampling with outward unit normals, and a distance that
   vanishes exactly on it.
 
+``a - b``, ``a | b`` and ``a & b`` are defined by :mod:`kanpde.geometry.csg` (which builds on this module).
 A boundary point's *part* is the index of its piece in ``pieces()``; ``on=`` (a name, a list of
 names, ``"all"`` or a predicate on points) selects parts by their labels.
 """
@@ -177,22 +178,6 @@ class Domain:
                 inside[near] = (self._signed(probes.reshape(-1, self.dim)).reshape(len(near), -1) > 0).any(1)
         return torch.as_tensor(inside, device=x.device) if isinstance(x, torch.Tensor) else inside
 
-    # -- operators (constructive solid geometry)
-    def __sub__(self, other: Domain) -> Domain:
-        from kanpde.geometry.csg import Difference
-
-        return Difference(self, other)
-
-    def __or__(self, other: Domain) -> Domain:
-        from kanpde.geometry.csg import Union
-
-        return Union(self, other)
-
-    def __and__(self, other: Domain) -> Domain:
-        from kanpde.geometry.csg import Intersection
-
-        return Intersection(self, other)
-
     # -- named boundary parts
     def part_labels(self) -> list[tuple[str, ...]]:
         """The labels of every boundary part, indexed by part id."""
@@ -319,10 +304,3 @@ class Domain:
 
     def _initial(self, n: int, method: str, rng: np.random.Generator) -> np.ndarray:
         raise ValueError(f"domain: {self!r} has no time axis, so it has no initial face")
-
-    @property
-    def bounding_box(self):
-        """The bounding box as a :class:`Box` (what the network's input map uses)."""
-        from kanpde.geometry.box import Box
-
-        return Box(self.lo, self.hi, self.names)

@@ -16,7 +16,7 @@ DIRICHLET = [[1.0, "outer"], [0.0, "hole"]]  # (value, part) pairs, as the FEM r
 
 def fem_reference(domain=None):
     """The FEM reference on ``domain`` (default: the built-in one), cached (first time: minutes)."""
-    from kanpde.reference.fem import problem_reference
+    from kanpde.geometry.meshing import problem_reference
 
     return problem_reference(PoissonHoles.problem_name, domain or PoissonHoles.domain, 0.0, DIRICHLET)
 

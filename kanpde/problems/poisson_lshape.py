@@ -14,7 +14,7 @@ SPEC = {"difference": [{"rectangle": [[-1.0, -1.0], [1.0, 1.0]]}, {"rectangle": 
 
 def fem_reference(domain=None):
     """The FEM reference on ``domain`` (default: the built-in one): P3 at h = 0.04, 0.02, 0.01, cached."""
-    from kanpde.reference.fem import problem_reference
+    from kanpde.geometry.meshing import problem_reference
 
     return problem_reference(PoissonLShape.problem_name, domain or PoissonLShape.domain, 1.0, [[0.0, "all"]],
                              h=0.04)  # finest h = 0.01: ~0.5 M P3 unknowns (the area is 3.4× the plate's)

@@ -8,10 +8,10 @@ P4 is no better than P3, the quadratic geometry limits it). :func:`converged_poi
 h, h/2, h/4 and reports the change of the values at the stored points and the observed rate; the
 stored values are the finest solve's.
 
-Supported domains: a primitive (rectangle, polygon, disk, ellipse), a difference of one with holes
-(primitives) that lie strictly inside it and apart from each other, or any CSG of rectangles and
-polygons (resolved exactly by shapely). The libraries are optional dependencies
-(``pip install kanpde[fem]``); they are imported when a reference is built.
+The domain comes in as an *outline* (boundary loops, hole points, curved parts) and the Dirichlet
+data as predicates on points, so this module needs no geometry code: kanpde.geometry.meshing turns
+domains into outlines. The libraries are optional dependencies (``pip install kanpde[fem]``);
+they are imported when a reference is built.
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-
-from kanpde.geometry import Ball, Box, Difference, Domain, Ellipse, Intersection, Polygon, Union, domain_from_spec
 
 Value = float | Callable[[np.ndarray], np.ndarray]
+Predicate = Callable[[np.ndarray, float], np.ndarray]
+"""Which boundary nodes [N, 2] a Dirichlet condition covers, given the mesh size h."""
+Outline = Callable[[float], tuple[list[np.ndarray], list[np.ndarray], list[tuple[Callable, Callable]]]]
+"""The boundary for mesh size h: closed loops of vertices (outer first), one point inside each hole, and
+(signed distance, projection) pairs of the curved boundaries that mid-edge nodes are moved onto."""
 
-__all__ = ["FEMReference", "poisson_fem", "converged_poisson", "write_fem_reference", "read_fem_reference",
-           "cached_fem", "grid_points", "spec_reference", "problem_reference"]
+__all__ = ["FEMReference", "mesh", "poisson_fem", "probe", "converged_poisson", "write_fem_reference",
+           "read_fem_reference", "cached_fem"]
 
 
 @dataclass(eq=False)
@@ -56,79 +58,10 @@ def _libraries():
 
 
 # -- meshing ------------------------------------------------------------------------------------
-def _subdivide(corners: np.ndarray, h: float) -> np.ndarray:
-    """A closed polygon with each edge cut into pieces of length ≤ h (the corners kept exactly)."""
-    out = []
-    for p, q in zip(corners, np.roll(corners, -1, axis=0)):
-        n = max(1, math.ceil(np.hypot(*(q - p)) / h))
-        out.append(p + np.arange(n)[:, None] / n * (q - p))
-    return np.concatenate(out)
-
-
-def _polygonal(shape: Domain) -> bool:
-    return (isinstance(shape, Box) and shape.dim == 2 and not shape.has_time) or isinstance(shape, Polygon)
-
-
-def _loop(shape: Domain, h: float) -> np.ndarray:
-    """Vertices of a closed polygon approximating the boundary of a primitive, edges ≈ h, on the curve."""
-    if isinstance(shape, Box) and _polygonal(shape):
-        (x0, y0), (x1, y1) = shape.lo, shape.hi
-        return _subdivide(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), h)
-    if isinstance(shape, Polygon):
-        return _subdivide(shape.vertices, h)
-    if isinstance(shape, (Ball, Ellipse)) and shape.dim == 2:
-        piece = shape.pieces()[0]
-        n = max(8, math.ceil(piece.measure / h))
-        return piece.point(np.arange(n)[:, None] / n)[0]
-    raise ValueError(f"reference: the FEM mesher supports rectangles, polygons, disks and ellipses, got {shape!r}")
-
-
-def _shapely(domain: Domain):
-    """The shapely polygon of a CSG tree of rectangles and polygons (exact: no curves)."""
-    import shapely
-
-    if _polygonal(domain):
-        corners = _subdivide(domain.vertices, np.inf) if isinstance(domain, Polygon) else _loop(domain, np.inf)
-        return shapely.Polygon(corners)
-    if isinstance(domain, (Difference, Union, Intersection)):
-        parts = [_shapely(o) for o in domain.operands]
-        op = {Difference: shapely.difference, Union: shapely.union, Intersection: shapely.intersection}[type(domain)]
-        out = parts[0]
-        for part in parts[1:]:
-            out = op(out, part)
-        return out
-    raise ValueError(f"reference: the FEM mesher handles CSG of rectangles and polygons, or one shape minus holes "
-                     f"strictly inside it, got {domain!r}")
-
-
-def _boundary_loops(domain: Domain, h: float) -> tuple[list[np.ndarray], list[np.ndarray], list[Domain]]:
-    """(closed loops of boundary vertices, one point inside each hole, curved shapes to project onto)."""
-    operands = domain.operands if isinstance(domain, Difference) else [domain]
-    outer, holes = operands[0], list(operands[1:])
-    simple = not isinstance(outer, (Difference, Union, Intersection))
-    for i, hole in enumerate(holes):
-        x = _loop(hole, hole.diameter / 64) if simple else None
-        if x is None or np.any(outer._signed(x) <= 0) or any(np.any(o._signed(x) >= 0) for o in holes[:i]):
-            simple = False
-    if simple:
-        loops = [_loop(shape, h) for shape in operands]
-        inside = [hole._interior(1, "uniform", np.random.default_rng(0))[0] for hole in holes]
-        return loops, inside, [s for s in operands if isinstance(s, (Ball, Ellipse))]
-    import shapely
-
-    polygon = _shapely(domain)
-    if not isinstance(polygon, shapely.Polygon) or polygon.is_empty:
-        raise ValueError(f"reference: the FEM mesher needs one connected polygon, got {polygon.geom_type}")
-    rings = [polygon.exterior, *polygon.interiors]
-    loops = [_subdivide(np.asarray(ring.coords)[:-1], h) for ring in rings]
-    inside = [np.asarray(shapely.Polygon(ring).representative_point().coords[0]) for ring in polygon.interiors]
-    return loops, inside, []
-
-
-def mesh(domain: Domain, h: float):
+def mesh(outline: Outline, h: float):
     """An isoparametric quadratic triangle mesh (skfem ``MeshTri2``) of a 2-D domain, edges ≈ h."""
     skfem, triangle = _libraries()
-    loops, hole_points, curved = _boundary_loops(domain, h)
+    loops, hole_points, curved = outline(h)
     segments, start = [], 0
     for loop in loops:
         n = len(loop)
@@ -142,20 +75,11 @@ def mesh(domain: Domain, h: float):
     quadratic = skfem.MeshTri2.from_mesh(linear)
     facet_dofs = quadratic.dofs.get_facet_dofs(quadratic.boundary_facets()).flatten()
     doflocs = quadratic.doflocs.copy()
-    for shape in curved:
+    for signed, project in curved:
         x = doflocs[:, facet_dofs].T
-        near = np.abs(shape._signed(x)) < h
-        doflocs[:, facet_dofs[near]] = _project(shape, x[near]).T
+        near = np.abs(signed(x)) < h
+        doflocs[:, facet_dofs[near]] = project(x[near]).T
     return skfem.MeshTri2(doflocs, quadratic.t)
-
-
-def _project(shape: Ball | Ellipse, x: np.ndarray) -> np.ndarray:
-    """Radial projection onto a circle / an ellipse (the mid-edge nodes of a chord)."""
-    if isinstance(shape, Ball):
-        d = x - shape.center
-        return shape.center + shape.radius * d / np.linalg.norm(d, axis=1, keepdims=True)
-    z = (x - shape.center) / shape.axes
-    return shape.center + shape.axes * z / np.linalg.norm(z, axis=1, keepdims=True)
 
 
 # -- solving ------------------------------------------------------------------------------------
@@ -163,16 +87,15 @@ def _values(value: Value, x: np.ndarray) -> np.ndarray:
     return np.broadcast_to(np.asarray(value(x) if callable(value) else value, dtype=float), (len(x),))
 
 
-def poisson_fem(domain: Domain, source: Value, dirichlet: Sequence[tuple[Value, list[int]]], h: float, order: int = 2):
-    """Solve −Δu = f with u = g_i on parts i by P``order`` FEM at mesh size h; returns (basis, dof values).
-
-    ``dirichlet`` lists (g, part ids of ``domain``); together they must cover the whole boundary.
-    """
+def poisson_fem(outline: Outline, source: Value, dirichlet: Sequence[tuple[Value, Predicate]], h: float,
+                order: int = 3):
+    """Solve −Δu = f with u = g_i where predicate i holds, by P``order`` FEM at mesh size h; returns
+    (basis, dof values). Together the predicates must cover every boundary node."""
     skfem, _ = _libraries()
     from skfem.models.poisson import laplace
 
     element = {2: skfem.ElementTriP2, 3: skfem.ElementTriP3, 4: skfem.ElementTriP4}[order]()
-    basis = skfem.Basis(mesh(domain, h), element, intorder=2 * order)
+    basis = skfem.Basis(mesh(outline, h), element, intorder=2 * order)
 
     @skfem.LinearForm
     def load(v, w):
@@ -183,11 +106,8 @@ def poisson_fem(domain: Domain, source: Value, dirichlet: Sequence[tuple[Value, 
     boundary = basis.get_dofs().flatten()
     x_b = basis.doflocs[:, boundary].T
     u, assigned = np.zeros(basis.N), np.zeros(len(boundary), bool)
-    pieces = domain.pieces()
-    for value, parts in dirichlet:
-        with torch.no_grad():
-            t = torch.as_tensor(x_b)
-            on = np.min([pieces[k].distance(t).numpy() for k in parts], axis=0) < 1e-3 * h
+    for value, predicate in dirichlet:
+        on = predicate(x_b, h)
         u[boundary[on]] = _values(value, x_b[on])
         assigned |= on
     if not assigned.all():
@@ -227,14 +147,7 @@ def probe(basis, u: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (phis * u[basis.element_dofs[:, best]]).sum(0)
 
 
-def grid_points(domain: Domain, resolution: int) -> np.ndarray:
-    """The points of a resolution × resolution grid over the bounding box that lie in the domain."""
-    axes = [np.linspace(a, b, resolution) for a, b in zip(domain.lo, domain.hi)]
-    points = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=1)
-    return points[domain.contains(points)]
-
-
-def converged_poisson(domain: Domain, source: Value, dirichlet: Sequence[tuple[Value, list[int]]],
+def converged_poisson(outline: Outline, source: Value, dirichlet: Sequence[tuple[Value, Predicate]],
                       points: np.ndarray, h: float, levels: int = 3, order: int = 3) -> FEMReference:
     """Solve at h, h/2, …, h/2^(levels−1); values at ``points`` from the finest. ``attrs``: the relative
     max change between the last two levels (``self_convergence``), the observed rate from the last three,
@@ -242,7 +155,7 @@ def converged_poisson(domain: Domain, source: Value, dirichlet: Sequence[tuple[V
     sizes = [h / 2**k for k in range(levels)]
     values = []
     for size in sizes:
-        basis, u = poisson_fem(domain, source, dirichlet, size, order)
+        basis, u = poisson_fem(outline, source, dirichlet, size, order)
         values.append(probe(basis, u, points))
     scale = float(np.max(np.abs(values[-1])))
     changes = [float(np.max(np.abs(b - a))) / scale for a, b in zip(values[:-1], values[1:])]
@@ -297,23 +210,3 @@ def cached_fem(name: str, builder: Callable[..., FEMReference], **params: Any) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return result
-
-
-def spec_reference(spec: str, source: float, dirichlet: str, h: float = 0.02, levels: int = 3, order: int = 3,
-                   resolution: int = 101) -> FEMReference:
-    """The converged FEM solution of −Δu = ``source`` on the domain of a YAML spec (JSON text), with
-    ``dirichlet`` a JSON list of [value, on] pairs, at the grid points inside the domain. All arguments
-    are plain values, so that :func:`cached_fem` can key the cache by them."""
-    domain = domain_from_spec(json.loads(spec))
-    conditions = [(float(value), domain.parts_of(on)) for value, on in json.loads(dirichlet)]
-    return converged_poisson(domain, source, conditions, grid_points(domain, resolution), h, levels, order)
-
-
-def problem_reference(name: str, domain: Domain, source: float, dirichlet: list, **options: Any) -> FEMReference | None:
-    """The cached FEM reference of a built-in Poisson problem on ``domain``, if that domain came from a spec;
-    ``options`` (h, levels, order, resolution) go to :func:`spec_reference`."""
-    spec = domain.__dict__.get("spec")
-    if spec is None:
-        return None
-    return cached_fem(name, spec_reference, spec=json.dumps(spec, sort_keys=True), source=float(source),
-                      dirichlet=json.dumps(dirichlet), **options)
