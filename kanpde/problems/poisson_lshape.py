@@ -21,13 +21,19 @@ def fem_reference(domain=None):
 
 
 class PoissonLShape(Problem):
-    """−Δu = 1 on [-1, 1]² minus [0, 1]², u = 0 on the boundary (built in exactly, u = φ·N)."""
+    """−Δu = 1 on [-1, 1]² minus [0, 1]², u = 0 on the boundary: built in exactly (u = φ·N) with
+    ``hard`` (default), else a soft loss term "boundary". Near the re-entrant corner u ~ r^(2/3), so the
+    hard form asks the network for u/φ ~ r^(−1/3), which it cannot represent (docs/domains.md)."""
 
     problem_name = "poisson_lshape"
     description = "−Δu = 1 on the L-shape [-1,1]² minus [0,1]², u=0 (corner singularity; FEM reference)"
     domain = domain_from_spec(SPEC)
     derivatives = "trace"
-    conditions = [Dirichlet(0.0, hard=True)]
+    params = {"hard": True}
+
+    @property
+    def conditions(self):
+        return [Dirichlet(0.0, hard=self.hard)]
 
     def residual(self, u: Jet, x: torch.Tensor) -> torch.Tensor:
         return u.laplacian + 1.0
