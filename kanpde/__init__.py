@@ -1,28 +1,39 @@
-"""kanpde: physics-informed training of Kolmogorov–Arnold Networks, with derivative jets."""
+"""kanpde: physics-informed training of Kolmogorov–Arnold Networks, with derivative jets.
 
-from kanpde.autodiff import autograd_jet  # noqa: E402
-from kanpde.config import Config, ConfigError, load_config  # noqa: E402
-from kanpde.field import Field  # noqa: E402
-from kanpde.geometry import Box, Sampler  # noqa: E402
-from kanpde.jet import Jet  # noqa: E402
-from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule  # noqa: E402
-from kanpde.problem import Dirichlet, Initial, Neumann, Periodic, Problem  # noqa: E402
-from kanpde.solver import LoadedRun, load, solve  # noqa: E402
-from kanpde.train import DivergenceError, Trainer  # noqa: E402
-from kanpde.version import __version__  # noqa: E402
+The public names are imported on first use (PEP 562), so ``python -m kanpde --help``, ``--version``,
+``list`` and config validation answer without importing torch (seconds on a loaded machine).
+"""
 
-__all__ = [
-    "KAN", "MLP", "SIREN", "FourierMLP", "JetModule", "Jet", "autograd_jet",
-    "Box", "Sampler", "Problem", "Dirichlet", "Neumann", "Periodic", "Initial",
-    "Field", "Trainer", "DivergenceError", "Config", "ConfigError", "load_config",
-    "solve", "load", "LoadedRun", "export", "__version__",
-]
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from kanpde.version import __version__
+
+_HOME = {  # public name -> the module that defines it
+    "autograd_jet": "kanpde.autodiff", "Config": "kanpde.config", "ConfigError": "kanpde.config",
+    "load_config": "kanpde.config", "Field": "kanpde.field", "Box": "kanpde.geometry", "Sampler": "kanpde.geometry",
+    "Jet": "kanpde.jet", "KAN": "kanpde.nets", "MLP": "kanpde.nets", "SIREN": "kanpde.nets",
+    "FourierMLP": "kanpde.nets", "JetModule": "kanpde.nets", "Dirichlet": "kanpde.problem",
+    "Initial": "kanpde.problem", "Neumann": "kanpde.problem", "Periodic": "kanpde.problem",
+    "Problem": "kanpde.problem", "LoadedRun": "kanpde.solver", "load": "kanpde.solver", "solve": "kanpde.solver",
+    "DivergenceError": "kanpde.train", "Trainer": "kanpde.train", "export": "kanpde.symbolic",
+}
+
+__all__ = [*_HOME, "__version__"]
 
 
 def __getattr__(name: str):
-    """``kanpde.export`` is :func:`kanpde.symbolic.export`, imported on first use (sympy is slow to import)."""
-    if name == "export":
-        from kanpde.symbolic import export
-
-        return export
+    """Import a public name's module on first use (sympy and torch are slow to import)."""
+    if name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name]), name)
+        globals()[name] = value
+        return value
+    if importlib.util.find_spec(f"kanpde.{name}") is not None:  # a submodule, as ``kanpde.solver``
+        return importlib.import_module(f"kanpde.{name}")
     raise AttributeError(f"module 'kanpde' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))

@@ -1,13 +1,34 @@
-"""Command line: parse, call the library, print, exit. Exit status 2 for bad input, 3 for divergence."""
+"""Command line: parse, call the library, print, exit. Exit status 2 for bad input, 3 for divergence,
+130 for Ctrl-C and 143 for SIGTERM (both leave a complete run directory with ``completed: false``).
+
+torch is imported only once a command needs it: ``--help``, ``--version``, ``list`` and config errors
+answer in well under a second (docs/results.md, "Start-up").
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
+import re
+import signal
 import sys
+import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
-EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+from kanpde.version import __version__
+
+EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 143
+PROBLEMS_DIR = Path(__file__).parent / "problems"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, batch schedulers, container stops), handled like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -16,9 +37,22 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+class _Subcommands:
+    """``add_parser`` with the shared ``--debug`` option on every command."""
+
+    def __init__(self, actions, parent: argparse.ArgumentParser):
+        self.actions, self.parent = actions, parent
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        return self.actions.add_parser(name, parents=[self.parent], **kwargs)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kanpde", description="Physics-informed training of Kolmogorov–Arnold Networks.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"kanpde {__version__}")
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    commands = _Subcommands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser), debug)
 
     solve = commands.add_parser("solve", help="train a model on a problem from a YAML config",
                                 description="Train a model on a problem from a YAML config and write a run directory.")
@@ -63,10 +97,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _solve(args) -> int:
     from kanpde.config import load_config
+
+    config = load_config(args.config, args.set)  # checked before torch is imported: errors come at once
     from kanpde.distributed import from_environment
     from kanpde.solver import solve
 
-    config = load_config(args.config, args.set)
     summary = solve(config, out=args.out, device=args.device, quiet=args.quiet, force=args.force,
                     resume=args.resume)
     if not from_environment().is_main:  # under torchrun: rank 0 reports
@@ -81,21 +116,52 @@ def _solve(args) -> int:
     return 0
 
 
-def _list(args) -> int:
-    from kanpde.solver import BUILTIN_PROBLEMS, builtin_problems
+def problem_descriptions(folder: Path = PROBLEMS_DIR) -> dict[str, str]:
+    """The built-in problems' names and descriptions, read from the source without importing it (no torch).
+    A class counts when it sets ``description``; its name is ``problem_name`` or the lower-cased class name."""
+    found = {}
+    for path in sorted(folder.glob("*.py")):
+        if path.stem.startswith("_"):
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
+                continue
+            values = {target.id: statement.value.value for statement in node.body
+                      if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant)
+                      for target in statement.targets if isinstance(target, ast.Name)}
+            if isinstance(values.get("description"), str):
+                found[values.get("problem_name", node.name.lower())] = values["description"]
+    return found
 
-    print("built-in problems:")
-    for name, cls in builtin_problems().items():
-        print(f"  {name:24s} {cls.description}")
-    print("built-in configs:")
-    for path in sorted(BUILTIN_PROBLEMS.glob("*.yaml")):
-        first = path.read_text().splitlines()[0].lstrip("# ").strip() if path.read_text() else ""
-        print(f"  {path.name:24s} {first}")
+
+_SENTENCE_END = re.compile(r"(?<!\brel)(?<!e\.g)(?<!i\.e)[.!?](?=\s|$)")
+
+
+def config_description(path: Path) -> str:
+    """The first sentence of a config file's leading comment block (which may span several lines)."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(lines)
+    end = _SENTENCE_END.search(text)
+    return text[: end.end()] if end else text
+
+
+def _list(args) -> int:
+    problems = problem_descriptions()
+    configs = {path.name: config_description(path) for path in sorted(PROBLEMS_DIR.glob("*.yaml"))}
+    width = max(map(len, [*problems, *configs]))
+    for title, entries in (("built-in problems:", problems), ("built-in configs:", configs)):
+        print(title)
+        for name, description in entries.items():  # whole sentences, wrapped, never cut
+            print(textwrap.fill(description, 110, initial_indent=f"  {name:{width}s}  ",
+                                subsequent_indent=" " * (width + 4)))
     return 0
 
 
 def _compare(args) -> int:
-    from kanpde.compare import compare
     from kanpde.config import load_config
 
     if args.seeds < 1:
@@ -103,7 +169,10 @@ def _compare(args) -> int:
     if args.workers < 1:
         raise ValueError(f"--workers: must be a positive integer, got {args.workers}")
     models = [name.strip() for name in args.models.split(",") if name.strip()]
-    table = compare(load_config(args.config, args.set), models, args.seeds, out=args.out, quiet=args.quiet,
+    config = load_config(args.config, args.set)
+    from kanpde.compare import compare
+
+    table = compare(config, models, args.seeds, out=args.out, quiet=args.quiet,
                     device=args.device, force=args.force, workers=args.workers)
     print(table["markdown"])
     print(f"written: {table['table_md']}, {table['table_json']}")
@@ -153,26 +222,44 @@ def _reference(args) -> int:
     return 0
 
 
+def _is_divergence(error: BaseException) -> bool:
+    train = sys.modules.get("kanpde.train")  # imported by then if training ran at all
+    return train is not None and isinstance(error, train.DivergenceError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from kanpde.train import DivergenceError  # after parsing: --help stays fast
-
     handler = {"solve": _solve, "list": _list, "reference": _reference, "compare": _compare,
                "export": _export}[args.command]
+    debug = args.debug or bool(os.environ.get("KANPDE_TRACEBACK"))
+    previous = _install_sigterm()
     try:
         return handler(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
-        if os.environ.get("KANPDE_TRACEBACK"):
-            raise
-        print(f"kanpde: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except DivergenceError as error:
-        print(f"kanpde: error: {error}", file=sys.stderr)
-        return EXIT_DIVERGED
+    except Terminated:
+        print("kanpde: terminated (SIGTERM); the run directory holds the last checkpoint (continue with --resume)",
+              file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("kanpde: interrupted; the run directory holds the last checkpoint (continue with --resume)",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    except (ValueError, TypeError, OSError, RuntimeError) as error:
+        diverged = _is_divergence(error)
+        if debug or not (diverged or isinstance(error, (ValueError, TypeError, OSError))):
+            raise
+        print(f"kanpde: error: {error}", file=sys.stderr)
+        return EXIT_DIVERGED if diverged else EXIT_BAD_INPUT
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _install_sigterm():
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only); returns the old handler."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (e.g. called from a worker thread)
+        return None
 
 
 if __name__ == "__main__":

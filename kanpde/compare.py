@@ -28,7 +28,6 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from kanpde.config import Config, PointsConfig, apply_overrides, config_from_dict, config_to_dict, load_config
+from kanpde.config import Config, apply_overrides, config_from_dict, config_to_dict, load_config
 from kanpde.distributed import from_environment
 from kanpde.results import write_text_atomic
 from kanpde.solver import build_net, build_problem, solve
@@ -73,10 +72,6 @@ def _override_strings(overrides: Sequence[str] | Mapping[str, Any] | None, label
     return list(overrides)
 
 
-def _points_seed_supported() -> bool:
-    return any(f.name == "seed" for f in fields(PointsConfig))
-
-
 def model_configs(config: Config, models: Sequence[str],
                   overrides_per_model: Mapping[str, Sequence[str] | Mapping[str, Any]] | None = None
                   ) -> dict[str, Config]:
@@ -108,6 +103,8 @@ def model_configs(config: Config, models: Sequence[str],
                     if stage["optimizer"] == "adam":
                         stage["lr"] = variant["adam_lr"]
         data = apply_overrides(data, _override_strings(overrides_per_model.get(label), label))
+        if data.get("model", {}).get("type", "kan") != "kan":  # grids are KAN's: the schedule would be ignored
+            data["train"].update(grid_schedule={}, grid_update_every=0, grid_update_until=0)
         try:
             result[label] = config_from_dict(data, source=f"{config.source} [{label}]")
         except ValueError as error:
@@ -195,8 +192,8 @@ def compare(config: Config | Mapping | str | os.PathLike, models: Sequence[str] 
     """Train every model of ``models`` with ``seeds`` initialisation seeds on the config's problem.
 
     ``config``: a :class:`Config`, a dict in the YAML layout, or a YAML path / built-in name.
-    Model seed k is ``train.seed + k``; the points keep the base seed (``points.seed`` where the
-    config has it). ``out`` defaults to ``runs/compare-<problem>-<time>``; ``force`` overwrites
+    Model seed k is ``train.seed + k``; every run draws the same points, from ``points.seed`` (default:
+    the base config's ``train.seed``). ``out`` defaults to ``runs/compare-<problem>-<time>``; ``force`` overwrites
     existing run directories there; ``device`` overrides ``train.device``; ``plots`` overrides
     ``output.plots`` of the runs. ``quiet`` turns the per-run progress bars off; one line per
     finished run is printed either way (to stderr). ``workers`` > 1 trains that many runs at a
@@ -230,15 +227,12 @@ def compare(config: Config | Mapping | str | os.PathLike, models: Sequence[str] 
         if taken:
             raise FileExistsError(f"--out: {out} already holds runs ({taken[0]}, ...); use force to overwrite")
     out.mkdir(parents=True, exist_ok=True)
-    points_seed = base.train.seed
-    shared_points = _points_seed_supported()
+    points_seed = base.train.seed if base.points.seed is None else base.points.seed  # one set for every run
     started = time.perf_counter()
     jobs = {}
     for label, variant in variants.items():
         for k in range(seeds):
-            sets = [f"train.seed={base.train.seed + k}"]
-            if shared_points:
-                sets.append(f"points.seed={points_seed}")
+            sets = [f"train.seed={base.train.seed + k}", f"points.seed={points_seed}"]
             if plots is not None:
                 sets.append(f"output.plots={'true' if plots else 'false'}")
             run_config = config_from_dict(apply_overrides(config_to_dict(variant), sets), source=variant.source)
@@ -254,7 +248,7 @@ def compare(config: Config | Mapping | str | os.PathLike, models: Sequence[str] 
     result = {
         "problem": base.problem.name, "config": base.source, "seeds": seeds,
         "model_seeds": [base.train.seed + k for k in range(seeds)],
-        "points_seed": points_seed if shared_points else "= model seed (this kanpde has no points.seed)",
+        "points_seed": points_seed,
         "date": datetime.date.today().isoformat(), "wall_seconds": time.perf_counter() - started,
         "rows": rows,
     }
@@ -322,7 +316,7 @@ def plot_errors(path: str | os.PathLike, runs: Sequence[tuple[str, str | os.Path
     import h5py
     from matplotlib.colors import LogNorm
 
-    from kanpde.plots import plt
+    from kanpde.plots import plt, save
 
     panels = []
     for label, run_dir, rel in runs:
@@ -353,5 +347,4 @@ def plot_errors(path: str | os.PathLike, runs: Sequence[tuple[str, str | os.Path
         fig.colorbar(image, ax=list(axs[0]), shrink=0.9, label="|u − u_ref|")
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, Path(path), bbox_inches="tight")

@@ -219,6 +219,8 @@ NON_NEGATIVE = number("a non-negative finite number", lambda x: x >= 0)
 COUNT = integer(0)
 POSITIVE_COUNT = integer(1)
 MAX_POINTS = 10**7  # per kind of point: more would not fit in memory with their jets
+MAX_GRID = 1000  # KAN grid intervals: G = 100000 took over 40 s per step on poisson (2400 points, 2026-12-02)
+MAX_ORDER = 10  # spline degree: the Cox–de Boor recursion costs O(order²) per point, and degrees > 5 gain nothing
 
 
 def _causal_epsilon(what: str) -> Check:
@@ -243,6 +245,12 @@ def _f(check: Check, default: Any = MISSING) -> Any:
     return field(default_factory=lambda: check(copy.deepcopy(default), "<default>"), metadata=meta)
 
 
+def nullable(check: Check) -> Check:
+    """``check``, or null (meaning: inherit the value from elsewhere)."""
+    what = check.what if "null" in check.what else check.what + " or null"
+    return Check(what, lambda v, path: None if v is None else check(v, path), check.schema)
+
+
 # ----------------------------------------------------------------------------------------------- schema
 
 
@@ -263,8 +271,8 @@ class ModelConfig:
     type: str = _f(choice("kan", "mlp", "siren", "fourier_mlp"), "kan")
     width: tuple[int, ...] = _f(list_of(integer(1, 10**5), "a list of 2 to 1000 positive integers <= 100000", 2),
                                 [2, 10, 1])
-    grid: int = _f(integer(1, 10**5), 5)
-    order: int = _f(integer(0, 100), 3)
+    grid: int = _f(integer(1, MAX_GRID), 5)
+    order: int = _f(integer(0, MAX_ORDER), 3)
     grid_eps: float = _f(number("a number in [0, 1]", lambda x: 0 <= x <= 1), 0.02)
     grid_range: tuple[float, float] = _f(Check("a list [lo, hi] of finite numbers with lo < hi", _grid_range),
                                          [-1.0, 1.0])
@@ -283,12 +291,7 @@ class PointsConfig:
     initial: int = _f(integer(0, MAX_POINTS), 400)
     sampler: str = _f(choice("uniform", "sobol", "halton", "lhs", "grid"), "sobol")
     resample_every: int = _f(COUNT, 0)
-
-
-def nullable(check: Check) -> Check:
-    """``check``, or null (meaning: inherit the value from elsewhere)."""
-    what = check.what if "null" in check.what else check.what + " or null"
-    return Check(what, lambda v, path: None if v is None else check(v, path), check.schema)
+    seed: int | None = _f(nullable(integer(0, 2**32 - 1)), None)  # null: train.seed; compare shares one
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -339,7 +342,7 @@ class TrainConfig:
     derivatives: str = _f(choice("jet", "autograd"), "jet")
     stages: tuple[StageConfig, ...] = _f(list_of(section(StageConfig), "a non-empty list of stage mappings", 1, 100),
                                          [{"optimizer": "adam", "steps": 1000}])
-    grid_schedule: dict[int, int] = _f(mapping_of(Check("a non-negative integer", _step), integer(1, 10**5),
+    grid_schedule: dict[int, int] = _f(mapping_of(Check("a non-negative integer", _step), integer(1, MAX_GRID),
                                                   "a mapping of global step -> grid size"), {})
     grid_update_every: int = _f(COUNT, 0)
     grid_update_until: int = _f(COUNT, 0)
@@ -460,10 +463,30 @@ _Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
 # ----------------------------------------------------------------------------------------------- overrides
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable key: the base class reports it
+                continue
+            if duplicate:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {_show(key)} (the later value would silently replace the "
+                                "earlier one)", mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _safe_load(text: str, label: str) -> Any:
-    """``yaml.safe_load`` with every failure turned into a one-line ConfigError."""
+    """``yaml.safe_load`` with every failure turned into a one-line ConfigError; duplicate keys are refused."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -1,8 +1,11 @@
-"""Figures of a run: the solution and its error, the loss curves, and a KAN's edge functions."""
+"""Figures of a run: the solution and its error, the loss curves, and a KAN's edge functions.
+
+Every figure is written atomically (a temporary file, then ``os.replace``), like the run's other files."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,13 +16,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from kanpde.results import atomic_write  # noqa: E402
 
-def _field_panel(ax, names, axes, values, title, cmap="viridis"):
+
+def save(fig, path: Path, **options) -> None:
+    """``fig`` as a PNG at ``path``, written atomically; the figure is closed."""
+    try:
+        atomic_write(Path(path), lambda name: fig.savefig(name, **{"dpi": 110, "format": "png", **options}))
+    finally:
+        plt.close(fig)
+
+
+def _field_panel(ax, names, axes, values, title, cmap="viridis", limits=(None, None)):
     if len(axes) == 1:
         ax.plot(axes[0], values)
         ax.set_xlabel(names[0])
+        if limits[0] is not None:
+            ax.set_ylim(*limits)
     else:
-        image = ax.pcolormesh(axes[0], axes[1], values.T, shading="auto", cmap=cmap)
+        image = ax.pcolormesh(axes[0], axes[1], values.T, shading="auto", cmap=cmap, vmin=limits[0], vmax=limits[1])
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
         plt.colorbar(image, ax=ax)
@@ -33,16 +48,24 @@ def plot_solution(path: Path, names: Sequence[str], axes: Sequence[np.ndarray], 
         axes, names = axes[:-1], names[:-1]
         prediction = np.take(prediction, prediction.shape[-1] // 2, axis=-1)
         reference = None if reference is None else np.take(reference, reference.shape[-1] // 2, axis=-1)
-    panels = [(prediction, "prediction", "viridis")]
+    shared = (None, None)
+    if reference is not None:  # prediction and reference on one colour scale, so that they compare by eye
+        both = np.concatenate([np.ravel(prediction), np.ravel(reference)])
+        both = both[np.isfinite(both)]
+        if both.size:
+            low, high = float(both.min()), float(both.max())
+            pad = 0.05 * (high - low) if len(axes) == 1 else 0.0
+            shared = (low - pad, high + pad) if high > low else (None, None)
+    panels = [(prediction, "prediction", "viridis", shared)]
     if reference is not None:
-        panels += [(reference, "reference", "viridis"), (np.abs(prediction - reference), "|error|", "magma")]
+        panels += [(reference, "reference", "viridis", shared),
+                   (np.abs(prediction - reference), "|error|", "magma", (None, None))]
     fig, axs = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
-    for ax, (values, label, cmap) in zip(axs[0], panels):
-        _field_panel(ax, names, axes, values, label, cmap)
+    for ax, (values, label, cmap, limits) in zip(axs[0], panels):
+        _field_panel(ax, names, axes, values, label, cmap, limits)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_scattered(path: Path, names: Sequence[str], points: np.ndarray, prediction: np.ndarray,
@@ -67,12 +90,23 @@ def plot_scattered(path: Path, names: Sequence[str], points: np.ndarray, predict
         ax.set_title(label)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
-def plot_history(path: Path, rows: Sequence[dict], terms: Sequence[str]) -> None:
-    """Loss terms and the evaluated relative L2 error against the step."""
+def history_marks(events: Sequence[str], stage_ends: Sequence[int]) -> list[tuple[int, str]]:
+    """(step, label) of what changed the optimisation: stage changes and grid extensions (from the events)."""
+    marks = [(step, "stage") for step in stage_ends]
+    for event in events:
+        match = re.match(r"step (\d+): grid (\d+) -> (\d+)", event)
+        if match:
+            marks.append((int(match.group(1)), f"G={match.group(3)}"))
+    return sorted(marks)
+
+
+def plot_history(path: Path, rows: Sequence[dict], terms: Sequence[str], events: Sequence[str] = (),
+                 stage_ends: Sequence[int] = ()) -> None:
+    """Loss terms and the evaluated relative L2 error against the step, with a dashed line where a stage
+    starts or the grid is extended."""
     if not rows:
         return
     steps = np.array([row["step"] for row in rows])
@@ -82,12 +116,16 @@ def plot_history(path: Path, rows: Sequence[dict], terms: Sequence[str]) -> None
     errors = [(row["step"], row["rel_l2"]) for row in rows if not math.isnan(row.get("rel_l2", math.nan))]
     if errors:
         ax.semilogy(*zip(*errors), "k.-", label="rel. L2 error", lw=1)
+    for step, label in history_marks(events, stage_ends):
+        ax.axvline(step, color="0.4", ls="--", lw=0.8)
+        ax.annotate(label, (step, 1.0), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right",
+                    fontsize=7, color="0.3")
     ax.set_xlabel("step")
-    ax.legend()
+    ax.set_ylabel("mean squared residual / error (log)")
+    ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 @torch.no_grad()
@@ -102,16 +140,17 @@ def plot_kan_edges(path: Path, kan, max_edges: int = 48) -> None:
         spline = layer.edge_splines(s) * layer.spline_weight
         base = torch.nn.functional.silu(s)[..., None] * layer.base_weight
         phi = (spline + base).cpu().numpy()
-        count = 0
-        for i in range(layer.in_features):
-            for j in range(layer.out_features):
-                if count < max_edges:
-                    ax.plot(s[:, i].cpu().numpy(), phi[:, i, j], lw=1)
-                count += 1
+        edges = [(i, j) for i in range(layer.in_features) for j in range(layer.out_features)]
+        colours = plt.get_cmap("turbo")(np.linspace(0.05, 0.95, min(len(edges), max_edges)))
+        styles = ["-", "--", ":", "-."]
+        for n, (i, j) in enumerate(edges[:max_edges]):  # colour and line style: distinguishable past 10 edges
+            ax.plot(s[:, i].cpu().numpy(), phi[:, i, j], lw=1, color=colours[n], ls=styles[n % len(styles)],
+                    label=f"φ{index}[{i}→{j}]")
         ax.set_title(f"layer {index}: {layer.in_features}→{layer.out_features}, G={layer.grid}"
-                     + (f" (first {max_edges} of {count} edges)" if count > max_edges else ""))
+                     + (f" (first {max_edges} of {len(edges)} edges)" if len(edges) > max_edges else ""))
         ax.set_xlabel("input")
         ax.set_ylabel("φ")
+        ax.legend(fontsize=6, ncol=max(1, math.ceil(min(len(edges), max_edges) / 12)), loc="center left",
+                  bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

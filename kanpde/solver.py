@@ -13,26 +13,72 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+import traceback
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from kanpde import distributed, plots
+from kanpde import checks, distributed, plots
 from kanpde.autodiff import autograd_jet
-from kanpde.config import Config, ModelConfig, ProblemConfig, config_from_dict, load_config
+from kanpde.config import Config, ConfigError, ModelConfig, ProblemConfig, config_from_dict, load_config
 from kanpde.field import Field
 from kanpde.geometry import Box, Sampler, domain_from_spec, evaluation_grid
+from kanpde.loss import condition_error, residual
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
 from kanpde.problem import Problem
-from kanpde.results import RunDirectory, read_summary
+from kanpde.results import RunDirectory, read_checkpoint_file, read_summary
 from kanpde.train import Trainer
 from kanpde.version import __version__
 
 BUILTIN_PROBLEMS = Path(__file__).parent / "problems"
 MAX_PARAMETERS = 10**8
-MAX_EVALUATION_POINTS = 10**7
+MAX_EVALUATION_POINTS = 2 * 10**6  # 1414² in 2-D: finer grids evaluate slower than they inform
+
+
+# -- a user's problem code ----------------------------------------------------------------
+class ProblemError(ValueError):
+    """An error raised by a user's problem code, as one line ``file:line: Type: message``."""
+
+
+_PACKAGE = Path(__file__).resolve().parent
+_LIBRARIES = tuple(str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+                   if len(Path(p).resolve().parts) > 1)
+
+
+def _user_frame(error: BaseException) -> str | None:
+    """``file:line`` of the innermost traceback frame in a user's file (not kanpde, torch or the stdlib)."""
+    if isinstance(error, SyntaxError) and error.filename and not error.filename.startswith("<"):
+        return f"{error.filename}:{error.lineno}"
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = Path(frame.filename)
+        if frame.filename.startswith("<") or not path.is_file():
+            continue
+        resolved = str(path.resolve())
+        if resolved.startswith(str(_PACKAGE)) or resolved.startswith(_LIBRARIES):
+            continue
+        return f"{frame.filename}:{frame.lineno}"
+    return None
+
+
+@contextmanager
+def user_code(what: str = "") -> Iterator[None]:
+    """Errors raised in a user's problem file become :class:`ProblemError` (one line, exit status 2, the
+    original traceback chained for ``--debug``); kanpde's own errors pass through unchanged."""
+    try:
+        yield
+    except (ProblemError, ConfigError, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        where = _user_frame(error)
+        if where is None:
+            raise
+        message = " ".join(str(error).split()) or "(no message)"
+        raise ProblemError(f"{where}: {type(error).__name__}: {message}{what}") from error
 
 
 # -- building blocks ----------------------------------------------------------------------
@@ -60,7 +106,12 @@ def problem_class(name: str) -> type[Problem]:
         spec = importlib.util.spec_from_file_location(f"kanpde_user_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        try:
+            with user_code(" (while importing the problem file)"):
+                spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[spec.name]
+            raise
         cls = getattr(module, class_name, None)
         if not (isinstance(cls, type) and issubclass(cls, Problem)):
             raise ValueError(f"problem.name: {file} has no Problem subclass named {class_name!r}")
@@ -74,7 +125,9 @@ def problem_class(name: str) -> type[Problem]:
 def build_problem(config: ProblemConfig) -> Problem:
     """The problem of ``config``, on ``config.domain`` if one is given (checked here: one-line errors)."""
     domain = None if config.domain is None else domain_from_spec(config.domain, "problem.domain")
-    return problem_class(config.name)(domain=domain, **config.params)
+    cls = problem_class(config.name)
+    with user_code():
+        return cls(domain=domain, **config.params)
 
 
 def build_net(config: ModelConfig, problem: Problem) -> JetModule:
@@ -118,9 +171,10 @@ def build_field(config: Config, problem: Problem, device: torch.device) -> Field
 def build_sampler(config: Config, problem: Problem, dtype: torch.dtype, device: torch.device) -> Sampler:
     """The collocation points of ``config.points`` (boundary and initial points only where the box has them)."""
     points = config.points
+    seed = config.train.seed if points.seed is None else points.seed
     return Sampler(problem.box, points.interior, points.boundary if problem.box.space_dim else 0,
                    points.initial if problem.box.has_time else 0, method=points.sampler,
-                   seed=config.train.seed, resample_every=points.resample_every, dtype=dtype, device=device)
+                   seed=seed, resample_every=points.resample_every, dtype=dtype, device=device)
 
 
 def _parameter_count(config: ModelConfig, width: list[int]) -> int:
@@ -162,52 +216,91 @@ def _scattered(problem: Problem, points, values, dtype, device) -> tuple[torch.T
 class Evaluation:
     """The evaluation points with the reference values, and the metrics of a field on them.
 
-    On a box: a tensor grid (``axes``). On another domain: the grid over its bounding box, restricted
-    to the points inside (``inside`` [prod(len(axes))] says which), or the reference's scattered
-    points (``axes`` None)."""
+    d <= 2: a tensor grid (``resolution`` points per axis) or the reference solution's grid. d >= 3: a
+    grid would put most of its points on faces (92 % in 5-D at 101 per axis) and weigh them far beyond
+    their volume, so the metrics use ``resolution²`` scrambled Sobol points in the box; the solution file
+    and plot then show the 2-D slice through the centre (``output``). ``described`` says which, in the
+    summary's ``evaluated_on``. On a domain other than a box the points are those inside it (``inside``
+    marks them among the grid's), or the reference's scattered points."""
 
     names: tuple[str, ...]
     axes: list[np.ndarray] | None
     points: torch.Tensor
     reference: torch.Tensor | None  # [P] or [P, outputs]
     reference_grad: torch.Tensor | None  # [P, D] (scalar exact solutions)
-    inside: np.ndarray | None = None
+    described: str = ""
+    output: Evaluation | None = None  # the grid written to solution.h5 when the metrics use other points
+    inside: np.ndarray | None = None  # non-box domains: which of the grid's points are in the domain
 
     @classmethod
     def build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
         grid = problem.reference()
         if grid is not None and isinstance(grid[0], np.ndarray) and grid[0].ndim == 2:
             points, reference = _scattered(problem, *grid, dtype, device)
-            return cls(problem.coords, None, points, reference, None)
+            return cls(problem.coords, None, points, reference, None,
+                       f"the reference solution's {len(points)} scattered points")
         if grid is not None:
             axes, values = grid
             mesh = np.meshgrid(*axes, indexing="ij")
             points = torch.tensor(np.stack([m.ravel() for m in mesh], axis=1), dtype=dtype, device=device)
             reference = torch.as_tensor(np.asarray(values), dtype=dtype, device=device).reshape(points.shape[0], -1)
-            return cls(problem.coords, [np.asarray(a) for a in axes], points, reference.squeeze(-1), None)
+            sizes = "×".join(str(len(a)) for a in axes)
+            return cls(problem.coords, [np.asarray(a) for a in axes], points, reference.squeeze(-1), None,
+                       f"the reference solution's grid, {sizes} points")
         sizes = [resolution] * problem.box.dim if isinstance(resolution, int) else list(resolution)
+        if problem.box.dim >= 3:
+            return cls._interior(problem, sizes, dtype, device)
         if math.prod(sizes) > MAX_EVALUATION_POINTS:
             raise ValueError(f"evaluate.resolution: {resolution} gives {math.prod(sizes):.1e} points on the "
                              f"{problem.box.dim}-D box; at most {MAX_EVALUATION_POINTS:.0e}")
         axes, points = evaluation_grid(problem.box, resolution, dtype=dtype, device=device)
+        return cls._at(problem, axes, points, f"a {'×'.join(map(str, sizes))} grid with both ends of every axis")
+
+    @classmethod
+    def _at(cls, problem: Problem, axes, points: torch.Tensor, described: str) -> Evaluation:
         inside = None if isinstance(problem.domain, Box) else np.asarray(problem.domain.contains(points.cpu()))
         if inside is not None:
             points = points[torch.as_tensor(inside, device=points.device)]
+            described += f", the {len(points)} points in the domain"
         exact = problem.exact(points)
         gradient = None
         if exact is not None and problem.outputs == 1:
             gradient = autograd_jet(lambda p: problem.exact(p).reshape(p.shape[0], 1), points, "none").grad[:, 0]
             gradient = gradient.detach()
         reference = None if exact is None else exact.detach()
-        return cls(problem.coords, axes, points, reference, gradient, inside)
+        return cls(problem.coords, axes, points, reference, gradient, described, inside=inside)
 
     def on_grid(self, values: np.ndarray) -> np.ndarray:
         """Values at the evaluation points laid out on the grid (NaN outside the domain)."""
-        if self.inside is None:
-            return values.reshape([len(axis) for axis in self.axes] + list(values.shape[1:]))
-        full = np.full((len(self.inside), *values.shape[1:]), np.nan)
-        full[self.inside] = values
-        return full.reshape([len(axis) for axis in self.axes] + list(values.shape[1:]))
+        if self.inside is not None:
+            full = np.full((len(self.inside), *values.shape[1:]), np.nan)
+            full[self.inside] = values
+            values = full
+        return values.reshape([len(axis) for axis in self.axes] + list(values.shape[1:]))
+
+    @classmethod
+    def _interior(cls, problem: Problem, sizes: list[int], dtype, device) -> Evaluation:
+        """d >= 3: metrics on scrambled Sobol points (seed 0), output on the centre slice of the first two axes."""
+        from scipy.stats import qmc
+
+        box, count = problem.box, sizes[0] * sizes[1]
+        if count > MAX_EVALUATION_POINTS:
+            raise ValueError(f"evaluate.resolution: {sizes[0]}×{sizes[1]} gives {count:.1e} points; "
+                             f"at most {MAX_EVALUATION_POINTS:.0e}")
+        with warnings.catch_warnings():  # a count that is not a power of 2 is fine for an error estimate
+            warnings.simplefilter("ignore", UserWarning)
+            unit = qmc.Sobol(box.dim, scramble=True, seed=0).random(count)
+        lo, hi = np.asarray(box.lo), np.asarray(box.hi)
+        points = torch.tensor(lo + unit * (hi - lo), dtype=dtype, device=device)
+        axes = [np.linspace(lo[a], hi[a], sizes[a]) if a < 2 else np.array([(lo[a] + hi[a]) / 2])
+                for a in range(box.dim)]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        grid = torch.tensor(np.stack([m.ravel() for m in mesh], axis=1), dtype=dtype, device=device)
+        names = problem.coords
+        output = cls._at(problem, axes, grid, f"the {names[0]}-{names[1]} slice through the centre")
+        described = (f"{count} scrambled Sobol points in the {box.dim}-D box (solution.h5 and the plot: "
+                     f"the {names[0]}-{names[1]} slice through the centre)")
+        return replace(cls._at(problem, None, points, described), output=output)
 
     def predict(self, field: Field, gradient: bool = False, chunk: int = 32768):
         values, grads = [], []
@@ -282,38 +375,81 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
            quiet: bool, force: bool, resume: bool) -> dict:
     dtype = getattr(torch, config.train.dtype)
     problem = problem if problem is not None else build_problem(config.problem)
+    main = world.is_main  # rank 0 evaluates, shows progress and writes
+    warnings: list[str] = []  # said once everything is checked, so that an error comes alone
+    checks.check_config(config, problem, warnings.append)
+    checks.check_size(config, problem, torch_device)
     field = build_field(config, problem, torch_device)
     sampler = build_sampler(config, problem, dtype, torch_device)
-    main = world.is_main  # rank 0 evaluates, shows progress and writes
-    evaluation = distributed.on_main(
-        lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)
+    with user_code():
+        evaluation = distributed.on_main(
+            lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)
     trainer = Trainer(field, sampler, config.train, evaluate=(lambda: evaluation.metrics(field)) if main else None,
                       evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
                       progress=main and not quiet, world=world)
+    path = Path(out or config.output.dir or default_out(config))
+    if resume:  # the checkpoint is read and checked against the config before anything is written
+        state = distributed.broadcast_object(distributed.on_main(lambda: _resume_state(path, config), world), world)
+        if state is None and main:  # said even with --quiet: the user asked for something else
+            print(f"kanpde: no checkpoint in {path}: starting from the beginning", file=sys.stderr)
+        elif state is not None:
+            _load_state(trainer, state, path)
+    with user_code():  # a user's residual or condition of the wrong shape, or failing, stops here
+        checks.check_terms(field, trainer.points(min(trainer.step, trainer.total_steps - 1)), residual,
+                           condition_error)
     # everything is checked: only now touch the disk
-    run = distributed.on_main(lambda: _open_run(config, out, force, resume), world)
+    run = distributed.on_main(lambda: _open_run(config, path, force, resume), world)
+    for message in warnings if main else ():
+        checks.warn(message)
 
     def checkpoint(trainer: Trainer) -> None:
         run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": __version__})
         run.write_history(trainer.history.rows)
 
     trainer.on_checkpoint = checkpoint if main else None
-    if resume:
-        state = distributed.broadcast_object(distributed.on_main(lambda: run.read_checkpoint(), world), world)
-        if state is None and main:  # said even with --quiet: the user asked for something else
-            print(f"kanpde: no checkpoint in {run.path}: starting from the beginning", file=sys.stderr)
-        elif state is not None:
-            trainer.load_state_dict(state["trainer"])
     distributed.broadcast_state(field, world)  # one starting point for all ranks
     try:
-        trainer.run()
+        with user_code(f" (at step {trainer.step + 1})"):
+            trainer.run()
     finally:  # whatever happened, the run directory describes the last state reached
         summary = _finish(run, config, field, evaluation, trainer, torch_device, world) if main else None
     return distributed.broadcast_object(summary, world)
 
 
-def _open_run(config: Config, out, force: bool, resume: bool) -> RunDirectory:
-    run = RunDirectory(out or config.output.dir or default_out(config), force=force, resume=resume)
+def _resume_state(path: Path, config: Config) -> dict | None:
+    """The checkpoint to resume from (None if there is none), refused with one line when it is damaged or was
+    written for another problem or network."""
+    if not (path / "checkpoint.pt").exists():
+        return None
+    saved = path / "config.yaml"
+    if saved.exists():
+        try:
+            before = load_config(saved)
+        except ConfigError as error:
+            raise ValueError(f"--resume: the run's {saved} cannot be read: {error}") from None
+        if before.problem != config.problem:
+            raise ValueError(f"--resume: {path} holds a run of problem {before.problem.name} "
+                             f"{dict(before.problem.params)}, not {config.problem.name} {dict(config.problem.params)}; "
+                             "use another --out (or --force to replace it)")
+        changed = [f"model.{key}: {getattr(before.model, key)!r} there, {getattr(config.model, key)!r} here"
+                   for key in before.model.__dataclass_fields__
+                   if getattr(before.model, key) != getattr(config.model, key)]
+        if changed:
+            raise ValueError(f"--resume: the checkpoint in {path} was trained with another network ({changed[0]}); "
+                             "resume with its model settings, or use another --out")
+    return read_checkpoint_file(path / "checkpoint.pt")
+
+
+def _load_state(trainer: Trainer, state: dict, path: Path) -> None:
+    try:
+        trainer.load_state_dict(state["trainer"])
+    except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as error:
+        reason = " ".join(str(error).split())[:160]
+        raise ValueError(f"--resume: the checkpoint in {path} does not fit this config ({reason})") from None
+
+
+def _open_run(config: Config, path: Path, force: bool, resume: bool) -> RunDirectory:
+    run = RunDirectory(path, force=force, resume=resume)
     run.write_config(config)
     return run
 
@@ -328,7 +464,8 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         "grid": net.grid if isinstance(net, KAN) else None, "params": net.num_parameters(),
         "steps": trainer.step, "train_seconds": trainer.train_seconds,
         "seconds_per_step": trainer.train_seconds / max(trainer.step, 1), "final_loss": last_loss,
-        **metrics, "device": str(device), "dtype": config.train.dtype, "seed": config.train.seed,
+        **metrics, "evaluated_on": evaluation.described,
+        "device": str(device), "dtype": config.train.dtype, "seed": config.train.seed,
         "derivatives": config.train.derivatives, "recoveries": trainer.recoveries,
         "events": trainer.history.events, "kanpde": __version__, "torch": torch.__version__,
         "python": platform.python_version(), "threads": torch.get_num_threads(),
@@ -336,6 +473,7 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
     }
     run.write_history(trainer.history.rows)
     run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": __version__})
+    evaluation = evaluation.output or evaluation  # the grid the solution file and plot show
     value, _ = evaluation.predict(field)
     prediction = value.cpu().numpy()
     reference = None if evaluation.reference is None else evaluation.reference.cpu().numpy().reshape(prediction.shape)
@@ -356,10 +494,14 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         elif problem.outputs == 1:
             plots.plot_solution(run.path / "plots" / "solution.png", evaluation.names, evaluation.axes,
                                 prediction, reference, title)
-        plots.plot_history(run.path / "plots" / "loss.png", trainer.history.rows, problem.loss_terms())
+        starts = [sum(stage.steps for stage in config.train.stages[:i]) for i in range(1, len(config.train.stages))]
+        plots.plot_history(run.path / "plots" / "loss.png", trainer.history.rows, problem.loss_terms(),
+                           trainer.history.events, starts)
         if isinstance(net, KAN):
             plots.plot_kan_edges(run.path / "plots" / "kan_edges.png", net)
     run.write_summary(summary)  # last: its presence means the run directory is complete
+    if summary["completed"]:
+        run.finish()  # --force: only now delete the old run's files
     return summary
 
 

@@ -190,7 +190,9 @@ class Trainer:
                 index, stage, in_stage = self._stage_at(self.step)
                 new_stage = index != current_stage or self.optimizer is None
                 current_stage = index
+                started = time.perf_counter()
                 new_grid = self._change_grid()  # the old optimizer state belongs to the old parameters
+                self.train_seconds += time.perf_counter() - started  # grid changes are part of training
                 new_objective = self._new_time_window() or self._new_draw()  # L-BFGS: stale curvature
                 if new_stage or new_grid or (new_objective and stage.optimizer == "lbfgs"):
                     self.optimizer = _make_optimizer(stage, self.field.parameters())

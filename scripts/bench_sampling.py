@@ -41,8 +41,8 @@ def main() -> None:
             times.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)
         assert x.shape == (100_000, 2) and b.points.shape == (10_000, 2)
-        print(f"{method:8s} 100k interior + 10k boundary: wall best {min(times):.3f} s, median {sorted(times)[2]:.3f} s;"
-              f" CPU best {min(cpu):.3f} s, median {sorted(cpu)[2]:.3f} s")
+        print(f"{method:8s} 100k interior + 10k boundary: wall best {min(times):.3f} s, "
+              f"median {sorted(times)[2]:.3f} s; CPU best {min(cpu):.3f} s, median {sorted(cpu)[2]:.3f} s")
 
 
 if __name__ == "__main__":

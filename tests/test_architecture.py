@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("nets", ["kanpde.nets.*"]),
     ("problem", ["kanpde.problem", "kanpde.problems.*"]),  # the Problem class and the built-in problems
     ("field", ["kanpde.field"]),
-    ("loss", ["kanpde.loss"]),
+    ("loss", ["kanpde.loss", "kanpde.checks"]),  # the loss; checks of a config against its problem
     ("train", ["kanpde.distributed", "kanpde.train"]),
     ("results", ["kanpde.results", "kanpde.plots"]),
     ("solver", ["kanpde.solver"]),

@@ -162,7 +162,7 @@ def test_solve_writes_the_run_directory(poisson_run):
     assert summary["kanpde"] == kanpde.__version__
     assert summary["train_seconds"] > 0
     assert summary["seconds_per_step"] == pytest.approx(summary["train_seconds"] / 5)
-    assert 0 < summary["rel_l2"] < 10 and summary["max_abs_err"] > 0
+    assert math.isfinite(summary["rel_l2"])  # its value is recomputed from solution.h5 below
 
     history = read_history(run)
     assert [row["step"] for row in history] == [1, 2, 3, 4, 5]
@@ -185,6 +185,7 @@ def test_solve_writes_the_run_directory(poisson_run):
         assert np.abs(reference.numpy().reshape(21, 21) - f["reference"][()]).max() <= 1e-14
         error = f["error"][()]
         assert np.linalg.norm(error) / np.linalg.norm(f["reference"][()]) == pytest.approx(summary["rel_l2"])
+        assert np.abs(error).max() == pytest.approx(summary["max_abs_err"], rel=1e-12)
 
 
 def test_load_gives_the_trained_model_back(poisson_run):
@@ -390,5 +391,8 @@ def test_readme_example_runs_and_is_accurate(tmp_path, monkeypatch, capsys):
     match = re.search(r"relative L2 error (\S+) in (\S+) s", out)
     assert match, out
     error = float(match.group(1))
-    assert math.isfinite(error) and error < 1e-2, out
-    assert float(match.group(2)) >= 0
+    documented = re.search(r"It prints `relative L2 error (\S+) in", README.read_text(encoding="utf-8"))
+    assert documented, "README.md no longer states what the example prints"
+    # float64 and fixed seeds: other CPUs and thread counts change the last digits, not the magnitude
+    assert math.isfinite(error) and error <= 2 * float(documented.group(1)), out
+    assert float(match.group(2)) > 0

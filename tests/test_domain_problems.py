@@ -82,10 +82,11 @@ def test_evaluation_on_scattered_points_is_nan_safe_and_refuses_outside_points()
 def test_grid_evaluation_is_masked_to_the_domain() -> None:
     heat = HeatDisk()
     evaluation = Evaluation.build(heat, [21, 21, 3], torch.float64, "cpu")
-    r = evaluation.points[:, :2].norm(dim=1)
-    assert (r <= 1 + 1e-12).all() and evaluation.inside.sum() == len(evaluation.points) < 21 * 21 * 3
-    grid = evaluation.on_grid(evaluation.reference.numpy())
-    assert grid.shape == (21, 21, 3) and np.isnan(grid[0, 0, 0]) and np.isfinite(grid[10, 10, 1])
+    assert (evaluation.points[:, :2].norm(dim=1) <= 1 + 1e-12).all()  # 3-D: Sobol points, those in the domain
+    output = evaluation.output  # the centre slice, as a grid with NaN outside the disk
+    assert (output.points[:, :2].norm(dim=1) <= 1 + 1e-12).all() and output.inside.sum() == len(output.points)
+    grid = output.on_grid(output.reference.numpy())
+    assert grid.shape == (21, 21, 1) and np.isnan(grid[0, 0, 0]) and np.isfinite(grid[10, 10, 0])
 
 
 @pytest.mark.parametrize("domain, message", [

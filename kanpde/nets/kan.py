@@ -22,6 +22,7 @@ differentiate it as often as it likes.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -378,7 +379,7 @@ class KAN(Sequential):
         _positive_int(new_grid, "new_grid")
         if new_grid == self.grid:
             return 0.0
-        nested = new_grid % self.grid == 0
+        nested, old = new_grid % self.grid == 0, self.grid
 
         def new_knots(layer: KANLayer, samples: torch.Tensor) -> torch.Tensor:
             if nested:
@@ -386,7 +387,13 @@ class KAN(Sequential):
             bounds = layer.grid_range()
             return splines.uniform_grid(bounds[:, 0], bounds[:, 1], new_grid, self.order)
 
-        return self._refit_layers(new_knots, x, exact=nested)
+        change = self._refit_layers(new_knots, x, exact=nested)
+        if not nested and x is None:
+            warnings.warn(f"KAN.extend_grid: G {old} -> {new_grid} is not a refinement of the old grid and no "
+                          f"samples x were given, so the splines were refitted on the grid ranges only: the "
+                          f"function changed by {change:.1%} (relative L2); pass x (the training inputs) to "
+                          "fit where the data are", RuntimeWarning, stacklevel=2)
+        return change
 
     def update_grid(self, x: torch.Tensor, grid_eps: float | None = None) -> float:
         """Adapt every layer's knots to the activations of samples ``x`` (quantiles mixed
