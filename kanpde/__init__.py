@@ -15,9 +15,11 @@ _HOME = {  # public name -> the module that defines it
     "autograd_jet": "kanpde.autodiff", "Config": "kanpde.config", "ConfigError": "kanpde.config",
     "load_config": "kanpde.config", "Field": "kanpde.field", "Box": "kanpde.geometry", "Sampler": "kanpde.geometry",
     "Jet": "kanpde.jet", "KAN": "kanpde.nets", "MLP": "kanpde.nets", "SIREN": "kanpde.nets",
-    "FourierMLP": "kanpde.nets", "JetModule": "kanpde.nets", "Dirichlet": "kanpde.problem",
-    "Initial": "kanpde.problem", "Neumann": "kanpde.problem", "Periodic": "kanpde.problem",
-    "Problem": "kanpde.problem", "LoadedRun": "kanpde.solver", "load": "kanpde.solver", "solve": "kanpde.solver",
+    "FourierMLP": "kanpde.nets", "JetModule": "kanpde.nets", "Condition": "kanpde.conditions",
+    "Dirichlet": "kanpde.conditions", "Initial": "kanpde.conditions", "Neumann": "kanpde.conditions",
+    "Robin": "kanpde.conditions", "Periodic": "kanpde.conditions", "PointValue": "kanpde.conditions",
+    "Problem": "kanpde.problem", "Derivatives": "kanpde.taylor", "TaylorJet": "kanpde.taylor",
+    "LoadedRun": "kanpde.solver", "load": "kanpde.solver", "solve": "kanpde.solver",
     "DivergenceError": "kanpde.train", "Trainer": "kanpde.train", "export": "kanpde.symbolic",
 }
 

@@ -12,18 +12,25 @@ from collections.abc import Callable, Sequence
 import torch
 
 from kanpde.jet import MODES, Jet
+from kanpde.taylor import Derivatives, TaylorJet
 
 
 def autograd_jet(
     function: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
-    hessian: str = "full",
+    hessian: str | Derivatives = "full",
     coords: Sequence[str] | None = None,
 ) -> Jet:
-    """Jet of ``function`` at ``x`` [N, D] by nested ``torch.autograd.grad``.
+    """Jet of ``function`` at ``x`` [N, D] by nested ``torch.autograd.grad``; ``hessian`` a jet mode or a
+    :class:`kanpde.Derivatives` set of any order (then a :class:`kanpde.TaylorJet`).
 
     The graph is kept (``create_graph=True``), so the result can be trained through.
     """
+    if isinstance(hessian, Derivatives):
+        if x.ndim != 2 or x.shape[1] != hessian.dim:
+            raise ValueError(f"x: expected a tensor of shape [N, {hessian.dim}], got shape {tuple(x.shape)}")
+        with torch.enable_grad():
+            return _nested_taylor(function, x.detach().requires_grad_(True), hessian, coords)
     if hessian not in MODES:
         raise ValueError(f"hessian: must be one of {', '.join(MODES)}, got {hessian!r}")
     if x.ndim != 2:
@@ -35,6 +42,32 @@ def autograd_jet(
         return _nested(function, x.detach().requires_grad_(True), hessian, coords)
 
 
+def _derivative(output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """∂output/∂x [N, D] for an output [N] whose rows depend on their own rows of x, graph kept."""
+    if not output.requires_grad:  # does not depend on x
+        return torch.zeros_like(x)
+    (g,) = torch.autograd.grad(output.sum(), x, create_graph=True, allow_unused=True)
+    return torch.zeros_like(x) if g is None else g
+
+
+def _nested_taylor(function, x: torch.Tensor, derivatives: Derivatives, coords) -> TaylorJet:
+    """Every ∂^α of the set by differentiating a lower one, ∂^α = ∂_a ∂^{α − e_a} (a: the last axis of α)."""
+    n = x.shape[0]
+    y = function(x)
+    channels = tuple(y.shape[1:])
+    flat = y.reshape(n, -1)
+    terms = {derivatives.indices[0]: [flat[:, c] for c in range(flat.shape[1])]}
+    gradients: dict = {}  # parent multi-index → per channel ∂/∂x of it, [N, D]
+    for alpha in derivatives.indices[1:]:
+        axis = max(a for a, count in enumerate(alpha) if count)
+        parent = tuple(count - (a == axis) for a, count in enumerate(alpha))
+        if parent not in gradients:
+            gradients[parent] = [_derivative(term, x) for term in terms[parent]]
+        terms[alpha] = [g[:, axis] for g in gradients[parent]]
+    stack = torch.stack([torch.stack(terms[alpha], dim=-1) for alpha in derivatives.indices], dim=1)
+    return TaylorJet(stack.reshape(n, -1, *channels), derivatives, coords)
+
+
 def _nested(function, x, hessian, coords) -> Jet:
     n, dim = x.shape
     y = function(x)
@@ -42,10 +75,7 @@ def _nested(function, x, hessian, coords) -> Jet:
     flat = y.reshape(n, -1)
 
     def derivative(output: torch.Tensor) -> torch.Tensor:
-        if not output.requires_grad:  # does not depend on x
-            return torch.zeros_like(x)
-        (g,) = torch.autograd.grad(output.sum(), x, create_graph=True, allow_unused=True)
-        return torch.zeros_like(x) if g is None else g
+        return _derivative(output, x)
 
     grads = [derivative(flat[:, c]) for c in range(flat.shape[1])]  # each [N, D]
     first = torch.stack(grads, dim=-1)  # [N, D, C]

@@ -312,7 +312,8 @@ def format_table(result: Mapping) -> str:
 # -- the figure ---------------------------------------------------------------------------
 def plot_errors(path: str | os.PathLike, runs: Sequence[tuple[str, str | os.PathLike, float]],
                 title: str = "") -> None:
-    """One panel of |prediction − reference| per (label, run directory, rel. L2), on a shared log scale."""
+    """One panel of |prediction − reference| per (label, run directory, rel. L2), on a shared log scale
+    (for a system the Euclidean norm of the fields' errors)."""
     import h5py
     from matplotlib.colors import LogNorm
 
@@ -324,6 +325,8 @@ def plot_errors(path: str | os.PathLike, runs: Sequence[tuple[str, str | os.Path
             names = str(f.attrs["coordinates"]).split(",")
             axes = [f[name][()] for name in names]
             error = np.abs(f["error"][()])
+            if len(str(f.attrs.get("fields", "u")).split(",")) > 1:  # a system: |error| over its fields
+                error = np.sqrt(np.square(error).sum(-1))
         while error.ndim > 2:  # middle slice of extra axes
             error, axes, names = np.take(error, error.shape[-1] // 2, axis=-1), axes[:-1], names[:-1]
         panels.append((label, rel, names, axes, error))

@@ -8,7 +8,42 @@ from torch import nn
 from kanpde.autodiff import autograd_jet
 from kanpde.jet import Jet
 from kanpde.nets.base import JetModule
-from kanpde.problem import Problem
+from kanpde.problem import Problem, did_you_mean
+from kanpde.taylor import Derivatives, TaylorJet
+from kanpde.univariate import sin_series
+
+
+def _channel(u: Jet, index: int) -> Jet:
+    """The jet of one output channel (channel axis dropped), of the same kind as ``u`` (any order)."""
+    return u._like(u.stack[:, :, index])
+
+
+class SystemJet:
+    """The jet of several named fields (channels [outputs]); ``u["p"]`` or ``u.field("p")`` is one
+    field's jet, with ``.value``, ``.d(...)`` and ``.laplacian`` as for a single field. Anything else
+    (``u.value`` [N, outputs], ``u.stack``, ...) is read from the jet of all the fields."""
+
+    def __init__(self, jet: Jet, names: tuple[str, ...]):
+        self.jet, self.names = jet, tuple(names)
+
+    def field(self, name: str) -> Jet:
+        if name not in self.names:
+            raise ValueError(f"unknown field {name!r}{did_you_mean(name, self.names)}")
+        return _channel(self.jet, self.names.index(name))
+
+    def __getitem__(self, key):
+        return self.field(key) if isinstance(key, str) else self.jet[key]
+
+    def __getattr__(self, name: str):
+        return getattr(self.jet, name)
+
+
+def field_jet(u: Jet, problem: Problem, field: str | None = None) -> Jet | SystemJet:
+    """What a residual or condition sees of the network's jet ``u`` [N, T, outputs]: the jet of
+    ``field``, of the only field (channel axis dropped), or of the whole system (:class:`SystemJet`)."""
+    if field is not None:
+        return _channel(u, problem.fields.index(field))
+    return _channel(u, 0) if problem.outputs == 1 else SystemJet(u, problem.fields)
 
 
 class Field(nn.Module):
@@ -46,11 +81,10 @@ class Field(nn.Module):
         parts = []
         for axis in range(u.dim):
             xi = u[axis : axis + 1]
-            if axis in self.periodic_axes:
-                angle = torch.pi * xi.value
-                cos, sin = torch.cos(angle), torch.sin(angle)
-                parts += [xi.apply(cos, -torch.pi * sin, -torch.pi**2 * cos),
-                          xi.apply(sin, torch.pi * cos, -torch.pi**2 * sin)]
+            if axis in self.periodic_axes:  # d^k/dξ^k of cos πξ and sin πξ, up to the jet's order
+                order = max(xi.order, 2)
+                parts += [xi.apply(*sin_series(xi.value, order, torch.pi, phase=1)),
+                          xi.apply(*sin_series(xi.value, order, torch.pi))]
             else:
                 parts.append(xi)
         return Jet.cat(parts)
@@ -61,7 +95,8 @@ class Field(nn.Module):
         if self.derivatives == "autograd" or mode == "value":
             u = autograd_jet(lambda p: self.net(self.net_inputs(p)), x, mode, coords)
         else:
-            u = self.net.jet_forward(self._inputs(Jet.seed(self.to_unit(x), mode, coords, scale=self._scale)))
+            seed = TaylorJet.seed if isinstance(mode, Derivatives) else Jet.seed  # any order, or the fused ≤ 2
+            u = self.net.jet_forward(self._inputs(seed(self.to_unit(x), mode, coords, scale=self._scale)))
         return self.problem.output_transform(u, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

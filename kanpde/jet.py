@@ -130,6 +130,11 @@ class Jet:
         return self.stack[:, 1 + self.dim :] if self.mode != "value" else self.stack[:, :0]
 
     @property
+    def order(self) -> int:
+        """The highest derivative order carried: 0 (value), 1 (none) or 2."""
+        return {"value": 0, "none": 1}.get(self.mode, 2)
+
+    @property
     def channels(self) -> tuple[int, ...]:
         return tuple(self.stack.shape[2:])
 
@@ -207,8 +212,9 @@ class Jet:
                 *second.shape[:2], *self.channels, *(1,) * extra) + df.unsqueeze(1) * second)
         return torch.cat(parts, dim=1)
 
-    def apply(self, f: torch.Tensor, df: torch.Tensor, d2f: torch.Tensor | None = None) -> Jet:
-        """The jet of g(u) for an elementwise g: ``u.apply(torch.sin(v), torch.cos(v), -torch.sin(v))``."""
+    def apply(self, f: torch.Tensor, df: torch.Tensor, d2f: torch.Tensor | None = None, *higher) -> Jet:
+        """The jet of g(u) for an elementwise g: ``u.apply(torch.sin(v), torch.cos(v), -torch.sin(v))``.
+        Derivatives beyond the second (``higher``) are for jets of higher order and ignored here."""
         return self._like(self.map(f, df, d2f))
 
     def edge_sum(self, phi: Sequence[torch.Tensor]) -> Jet:

@@ -1,4 +1,5 @@
-"""Loss terms: the mean squared PDE residual and one mean squared error per soft condition."""
+"""Loss terms: the mean squared PDE residual (or each named residual of a system) and one mean
+squared error per soft condition."""
 
 from __future__ import annotations
 
@@ -6,28 +7,58 @@ from collections.abc import Callable
 
 import torch
 
-from kanpde.field import Field
+from kanpde.conditions import Condition
+from kanpde.field import Field, field_jet
 from kanpde.geometry import Points
-from kanpde.jet import Jet
-from kanpde.problem import Dirichlet, Initial, Neumann, Periodic, Problem, target_values
+from kanpde.problem import RESERVED
 
 
-def _scalar(u: Jet | torch.Tensor, problem: Problem):
-    """Drop the channel axis of single-output fields, so residuals read u.value as [N]."""
-    if problem.outputs != 1:
-        return u
-    return u[0] if isinstance(u, Jet) else u[:, 0]
+def _rows(r, x: torch.Tensor, what: str) -> torch.Tensor:
+    if not isinstance(r, torch.Tensor) or r.ndim == 0 or r.shape[0] != x.shape[0]:
+        shape = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
+        raise ValueError(f"{what}: must return a tensor with one row per point "
+                         f"([{x.shape[0]}] or [{x.shape[0]}, k]), got {shape}")
+    return r
+
+
+def residuals(field: Field, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The problem's residual(s) at interior points ``x`` by loss-term name, checked for shape:
+    {"residual": r} or, for a residual that returns a dict, its named residuals."""
+    problem = field.problem
+    what = f"{type(problem).__name__}.residual"
+    r = problem.residual(field_jet(field.jet(x, problem.derivatives), problem), x)
+    if not isinstance(r, dict):
+        return {"residual": _rows(r, x, what)}
+    if not r:
+        raise ValueError(f"{what}: returned an empty dict")
+    clash = [c.name for c in problem.conditions] + list(RESERVED)
+    for name in r:
+        if not isinstance(name, str) or not name.isidentifier() or name in clash:
+            raise ValueError(f"{what}: residual name {name!r} must be a name not used by a condition or reserved")
+    return {name: _rows(value, x, f"{what}[{name!r}]") for name, value in r.items()}
 
 
 def residual(field: Field, x: torch.Tensor) -> torch.Tensor:
-    """The problem's residual at interior points ``x``, checked for shape."""
+    """The problem's residual at interior points ``x`` (a system's named residuals side by side)."""
+    terms = residuals(field, x)
+    return next(iter(terms.values())) if len(terms) == 1 else torch.cat(
+        [r.reshape(x.shape[0], -1) for r in terms.values()], dim=1)
+
+
+def term_names(field: Field) -> list[str]:
+    """The loss terms' names, found by evaluating the residual and every general condition once at
+    the domain's centre, so that a residual or condition naming a field or coordinate that does not
+    exist fails before training starts."""
     problem = field.problem
-    r = problem.residual(_scalar(field.jet(x, problem.derivatives), problem), x)
-    if not isinstance(r, torch.Tensor) or r.ndim == 0 or r.shape[0] != x.shape[0]:
-        shape = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
-        raise ValueError(f"{type(problem).__name__}.residual: must return a tensor with one row per point "
-                         f"([{x.shape[0]}] or [{x.shape[0]}, k]), got {shape}")
-    return r
+    box = problem.box
+    dtype = next(iter(field.parameters()), torch.empty((), dtype=torch.float64)).dtype
+    x = torch.tensor([[(lo + hi) / 2 for lo, hi in zip(box.lo, box.hi)]], dtype=dtype, device=field._lo.device)
+    names = list(residuals(field, x))
+    for condition in problem.conditions:
+        if type(condition) is Condition:
+            u = field_jet(field.jet(x, problem.condition_modes[condition.name]), problem, condition.field)
+            _rows(condition.defect(u, x, torch.zeros_like(x)), x, f"condition {condition.name}")
+    return problem.loss_terms(names)
 
 
 SumOverRanks = Callable[[torch.Tensor], torch.Tensor]
@@ -85,40 +116,49 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
     (data-parallel training on a shard of the points) each term is this rank's share: the shares
     of all ranks add up to the term on all ranks' points."""
     problem = field.problem
-    r = residual(field, points.interior)
-    if (causal_epsilon == "auto" or causal_epsilon > 0) and problem.box.has_time:
-        squared = r.square().reshape(r.shape[0], -1).sum(1)
-        t = points.interior[:, problem.box.time_axis]
-        box = problem.box
-        t1 = box.t1 if time_end is None else time_end
-        terms = {"residual": causal_mean(squared, t, box.t0, t1, causal_epsilon, causal_chunks, across_ranks,
-                                             frozen, causal_min_weight)}
-    else:
-        terms = {"residual": _mse(r, across_ranks)}
+    causal = (causal_epsilon == "auto" or causal_epsilon > 0) and problem.box.has_time
+    named = residuals(field, points.interior)
+    terms = {}
+    for name, r in named.items():
+        if causal:
+            squared = r.square().reshape(r.shape[0], -1).sum(1)
+            t = points.interior[:, problem.box.time_axis]
+            box = problem.box
+            t1 = box.t1 if time_end is None else time_end
+            own = frozen if frozen is None or len(named) == 1 else frozen.setdefault(name, {})
+            terms[name] = causal_mean(squared, t, box.t0, t1, causal_epsilon, causal_chunks, across_ranks,
+                                      own, causal_min_weight)
+        else:
+            terms[name] = _mse(r, across_ranks)
     for condition in problem.soft_conditions:
-        terms[condition.name] = _mse(condition_error(field, condition, points), across_ranks)
+        term = _mse(condition_error(field, condition, points), across_ranks)
+        terms[condition.name] = condition.weight * term if isinstance(condition, Condition) else term
     return terms
 
 
-def condition_error(field: Field, condition, points: Points) -> torch.Tensor:
-    """Pointwise error of one condition on the sampled points."""
+def condition_error(field: Field, condition: Condition, points: Points) -> torch.Tensor:
+    """Pointwise defect of one condition on the sampled points (its own point for a PointValue)."""
     problem = field.problem
-    if isinstance(condition, Initial):
-        x = points.initial
-        return _scalar(field(x), problem) - target_values(condition.value, x)
-    if isinstance(condition, Periodic):
+    normal = None
+    if condition.kind == "periodic":
         axis = problem.box.names.index(condition.axis)
         lo = points.boundary[points.boundary_face == problem.box.face_index(f"{condition.axis}.lo")]
         hi = lo.clone()
         hi[:, axis] = problem.box.hi[axis]
-        u_lo, u_hi = field.jet(lo, "none"), field.jet(hi, "none")
+        u_lo, u_hi = (field_jet(field.jet(p, "none"), problem, condition.field) for p in (lo, hi))
         return torch.cat([u_lo.value - u_hi.value, u_lo.first[:, axis] - u_hi.first[:, axis]])
-    chosen = problem.boundary_mask(condition, points.boundary_face, points.boundary)
-    x = points.boundary[chosen]
-    if isinstance(condition, Dirichlet):
-        return _scalar(field(x), problem) - target_values(condition.value, x)
-    if isinstance(condition, Neumann):
-        u = field.jet(x, "none")
-        normal_derivative = (u.grad * points.boundary_normal[chosen].unsqueeze(1)).sum(-1)
-        return _scalar(normal_derivative, problem) - target_values(condition.value, x)
-    raise TypeError(f"unknown condition {condition!r}")
+    if condition.kind == "initial":
+        x = points.initial
+    elif condition.kind == "interior":
+        x = points.interior
+    elif condition.kind == "point":
+        x = torch.tensor([condition.at], dtype=points.interior.dtype, device=points.interior.device)
+    else:
+        x, normal = problem.boundary_part(condition, points)
+    u = field_jet(field.jet(x, problem.condition_modes[condition.name]), problem, condition.field)
+    defect = condition.defect(u, x, normal)
+    if not isinstance(defect, torch.Tensor) or tuple(defect.shape) != (x.shape[0],):
+        shape = list(defect.shape) if isinstance(defect, torch.Tensor) else type(defect).__name__
+        raise ValueError(f"{type(problem).__name__}.conditions: {condition.name!r} gives values of shape {shape} on "
+                         f"{x.shape[0]} points; expected [{x.shape[0]}]: one number per point ([N], not [N, 1])")
+    return defect

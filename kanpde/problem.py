@@ -17,74 +17,50 @@ residuals, and its conditions into targets or exact output transforms.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
 from kanpde.autodiff import autograd_jet
+from kanpde.conditions import (
+    CONDITIONS,
+    Condition,
+    Dirichlet,
+    Initial,
+    Neumann,
+    Periodic,
+    PointValue,
+    Robin,
+    target_values,
+)
 from kanpde.geometry import Box, Domain
 from kanpde.jet import MODES, Jet
+from kanpde.taylor import Derivatives, jet_order, resolve, trace
 
-Target = float | Callable[[torch.Tensor], torch.Tensor]
+# the condition classes live in kanpde.conditions; importing them from here keeps working
+__all__ = ["Problem", "did_you_mean", "target_values", "Condition", "Dirichlet", "Neumann", "Robin", "Periodic",
+           "Initial", "PointValue"]
 
-
-def target_values(target: Target, x: torch.Tensor) -> torch.Tensor:
-    """A condition's target at points ``x`` [N, D], as a tensor [N]."""
-    if callable(target):
-        value = torch.as_tensor(target(x), dtype=x.dtype, device=x.device)
-        return value.expand(x.shape[0]) if value.ndim == 0 else value
-    return torch.full((x.shape[0],), float(target), dtype=x.dtype, device=x.device)
-
-
-@dataclass(frozen=True)
-class Dirichlet:
-    """u = value on the boundary parts ``on`` ("all", a part name like "x=-1" or "hole", a list, or a
-    predicate on points); ``faces`` is the older spelling of ``on``.
-
-    ``hard=True`` builds it into the output, u = g(x) + φ(x)·N(x) with φ the domain's distance
-    function of those parts, so the condition holds exactly; then ``value`` must be defined inside
-    the domain too.
-    """
-
-    value: Target = 0.0
-    faces: str | Sequence[str] = "all"
-    hard: bool = False
-    name: str = "boundary"
-    on: str | Sequence[str] | Callable | None = None
+def did_you_mean(name: str, options: Sequence[str]) -> str:
+    """"; did you mean 'p'?" for the closest option, else the list of options."""
+    close = difflib.get_close_matches(str(name), list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; choices: {', '.join(options) or 'none'}"
 
 
-@dataclass(frozen=True)
-class Neumann:
-    """∂u/∂n = value (outward normal derivative) on the boundary parts ``on`` (alias ``faces``)."""
+RESERVED = ("step", "loss", "stage", "lr", "rel_l2", "seconds")
 
-    value: Target = 0.0
-    faces: str | Sequence[str] = "all"
-    name: str = "neumann"
-    on: str | Sequence[str] | Callable | None = None
+AnyCondition = Condition  # the name the problem modules of the higher-order work use
 
 
-@dataclass(frozen=True)
-class Periodic:
-    """u and ∂u/∂x_axis equal on the two faces of ``axis`` (a coordinate name)."""
-
-    axis: str
-    name: str = "periodic"
-
-
-@dataclass(frozen=True)
-class Initial:
-    """u(x, t0) = value(x). ``hard=True``: u = g(x) + (t − t0)/(t1 − t0)·N(x, t)."""
-
-    value: Target
-    hard: bool = False
-    name: str = "initial"
-
-
-Condition = Dirichlet | Neumann | Periodic | Initial
+def _detached(jet: Jet) -> Jet:
+    """The same jet (of any kind: Jet, TaylorJet) with its stack cut from the autograd graph."""
+    out = copy.copy(jet)
+    out.stack = jet.stack.detach()
+    return out
 
 
 class Problem:
@@ -93,12 +69,16 @@ class Problem:
     Class attributes:
       ``domain``       the domain (any :mod:`kanpde.geometry` domain, coordinate names included;
                        ``box`` is the older spelling, and ``Problem(domain=...)`` replaces it);
-      ``outputs``      number of unknown fields (1 by default);
+      ``fields``       names of the unknown fields, e.g. ("u", "v", "p") for a system (default ("u",));
+      ``outputs``      number of unknown fields (set from ``fields``);
       ``derivatives``  what the residual reads: "trace" (Laplacian), "diagonal" (∂²/∂x_a²
-                       and first derivatives), "full" (mixed second derivatives) or "none";
+                       and first derivatives), "full" (mixed second derivatives), "none", a list
+                       of derivatives of any order such as ("t", "x", "xx", "xxxx") or
+                       (("x", "x"), ("x", "t")), or "auto" (found by one tracing pass of the
+                       residual); the instance holds the resolved jet mode;
       ``params``       parameters with defaults, settable from YAML (``problem.params``) and
                        read as attributes (``self.kappa``);
-      ``conditions``   boundary/initial conditions;
+      ``conditions``   boundary/initial/point conditions (:mod:`kanpde.conditions`);
       ``description``  one line for ``python -m kanpde list``;
       ``periodic``     coordinates in which the field is built exactly periodic: the network
                        sees (cos πξ, sin πξ) for them, so its input size is ``input_features``.
@@ -106,11 +86,12 @@ class Problem:
     """
 
     domain: ClassVar[Domain]
-    box: ClassVar[Box]
+    box: ClassVar[Domain]
+    fields: ClassVar[tuple[str, ...]] = ("u",)
     outputs: ClassVar[int] = 1
-    derivatives: ClassVar[str] = "trace"
+    derivatives: ClassVar[str | Sequence] = "trace"
     params: ClassVar[dict[str, Any]] = {}
-    conditions: ClassVar[Sequence[Condition]] = ()
+    conditions: ClassVar[Sequence[AnyCondition]] = ()
     description: ClassVar[str] = ""
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
@@ -119,6 +100,11 @@ class Problem:
         super().__init_subclass__(**kwargs)
         if "problem_name" not in cls.__dict__:
             cls.problem_name = cls.__name__.lower()
+        if "fields" in cls.__dict__:
+            cls.fields = tuple(cls.fields)
+            cls.outputs = len(cls.fields)
+        elif "outputs" in cls.__dict__:  # unnamed fields: u_0, u_1, ...
+            cls.fields = ("u",) if cls.outputs == 1 else tuple(f"u_{k}" for k in range(cls.outputs))
 
     def __init__(self, *, domain: Domain | None = None, **params: Any):
         cls = type(self)
@@ -132,15 +118,18 @@ class Problem:
             raise ValueError(f"problem.domain: {cls.__name__} needs a domain with coordinates {default.names}, "
                              f"got {getattr(domain, 'names', domain)!r}")
         self.domain = self.box = domain
-        if self.derivatives not in MODES[1:]:
-            raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, "
-                             f"got {self.derivatives!r}")
+        declared = cls.derivatives
+        if isinstance(declared, str) and declared not in (*MODES[1:], "auto"):
+            raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, auto, or a list "
+                             f"such as ('t', 'xx'), got {declared!r}")
+        if not self.fields or len(set(self.fields)) != len(self.fields) or not all(
+                isinstance(f, str) and f.isidentifier() for f in self.fields):
+            raise ValueError(f"{cls.__name__}.fields: must be distinct names, got {self.fields!r}")
         self.params = dict(cls.params)
         for key, value in params.items():
             if key not in cls.params:
-                close = difflib.get_close_matches(key, list(cls.params), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; parameters: {', '.join(cls.params) or 'none'}"
-                raise ValueError(f"problem.params.{key}: unknown parameter of {self.name}{hint}")
+                raise ValueError(f"problem.params.{key}: unknown parameter of {self.name}"
+                                 f"{did_you_mean(key, list(cls.params))}")
             default = cls.params[key]
             if isinstance(default, bool) and not isinstance(value, bool):
                 raise ValueError(f"problem.params.{key}: must be true or false, got {value!r}")
@@ -152,6 +141,38 @@ class Problem:
         for key, value in self.params.items():
             setattr(self, key, value)
         self._check_conditions()
+        self.derivatives = self._resolve_derivatives(declared)
+        self.condition_modes = {c.name: self._condition_mode(c) for c in self.conditions}
+
+    def _probe(self) -> torch.Tensor:
+        """Two points inside the box, for tracing passes."""
+        lo, hi = torch.tensor(self.box.lo, dtype=torch.float64), torch.tensor(self.box.hi, dtype=torch.float64)
+        return lo + torch.tensor([[0.3], [0.6]], dtype=torch.float64) * (hi - lo)
+
+    def _traced(self, fn: Callable) -> str | Derivatives:
+        return resolve(trace([fn], self._probe(), self.coords), self.coords)
+
+    def _condition_mode(self, condition: Condition) -> str | Derivatives:
+        """The jet mode a condition reads: declared (``derivatives=``), or traced from ``fn`` ("auto")."""
+        try:
+            if condition.mode == "auto":
+                return self._traced(condition.fn)
+            return condition.mode if condition.mode in MODES else resolve(condition.mode, self.coords)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}.conditions ({condition.name}): {error}") from None
+
+    def _resolve_derivatives(self, declared) -> str | Derivatives:
+        try:
+            if declared == "auto":
+                return self._traced(self.residual)
+            return resolve(declared, self.coords)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}.{error}") from None
+
+    @property
+    def derivative_order(self) -> int:
+        """The highest derivative order the residual and the conditions read."""
+        return max(jet_order(m) for m in (self.derivatives, *self.condition_modes.values()))
 
     @property
     def name(self) -> str:
@@ -162,12 +183,18 @@ class Problem:
         return self.box.names
 
     @property
+    def is_system(self) -> bool:
+        """Several unknown fields: the residual's ``u`` is read field by field, ``u["p"]``."""
+        return self.outputs > 1
+
+    @property
     def input_features(self) -> int:
         """The network's input size: one per coordinate, two per periodic one."""
         return self.box.dim + len(self.periodic)
 
-    def residual(self, u: Jet, x: torch.Tensor) -> torch.Tensor:
-        """The PDE residual at interior points ``x`` [N, D] for the field's jet ``u``; [N] (or [N, k])."""
+    def residual(self, u: Jet, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        """The PDE residual at interior points ``x`` [N, D] for the field's jet ``u``: [N] (or [N, k]),
+        or a dict of named residuals {"momentum_x": [N], ...}, each its own loss term."""
         raise NotImplementedError
 
     def exact(self, x: torch.Tensor) -> torch.Tensor | None:
@@ -175,7 +202,8 @@ class Problem:
         return None
 
     def reference(self) -> tuple[list, torch.Tensor] | None:
-        """A reference solution on a grid (axes, values of shape [len(axis) for axis in axes]), if no exact one."""
+        """A reference solution on a tensor grid, if no exact one: (axes, values) with values of shape
+        [len(axis) for axis in axes] (+ [outputs] for a system)."""
         return None
 
     @property
@@ -185,99 +213,205 @@ class Problem:
 
     # -- conditions ---------------------------------------------------------------------
     def _check_conditions(self) -> None:
-        names = set()
+        owner = f"{type(self).__name__}.conditions"
+        names: set[str] = set()
         for condition in self.conditions:
-            if not isinstance(condition, (Dirichlet, Neumann, Periodic, Initial)):
-                raise TypeError(f"{type(self).__name__}.conditions: expected Dirichlet, Neumann, Periodic or "
-                                f"Initial, got {condition!r}")
-            if condition.name in names or condition.name == "residual":
-                raise ValueError(f"{type(self).__name__}.conditions: the name {condition.name!r} is used twice")
+            if not isinstance(condition, Condition):
+                raise TypeError(f"{owner}: expected kanpde conditions ({', '.join(c.__name__ for c in CONDITIONS)}), "
+                                f"got {condition!r}")
+            where = f"{owner} ({condition.name})"
+            if condition.name in names or condition.name == "residual" or condition.name in RESERVED:
+                raise ValueError(f"{where}: the name {condition.name!r} is used twice or reserved; pass name=")
             names.add(condition.name)
-            if isinstance(condition, (Dirichlet, Neumann)):
-                self.faces_of(condition)
-            if isinstance(condition, Periodic) and not isinstance(self.box, Box):
-                raise ValueError(f"{type(self).__name__}: Periodic conditions need a Box domain")
-            if isinstance(condition, Periodic) and condition.axis not in self.box.names:
-                raise ValueError(f"Periodic.axis: unknown coordinate {condition.axis!r}; coordinates: {self.box.names}")
-            if isinstance(condition, Initial) and not self.box.has_time:
-                raise ValueError(f"{type(self).__name__}: an Initial condition needs a space-time box")
+            if not (math.isfinite(condition.weight) and condition.weight >= 0):
+                raise ValueError(f"{where}: weight must be a finite number ≥ 0, got {condition.weight}")
+            self._check_field(condition, where)
+            self._check_where(condition, where)
         for axis in self.periodic:
             if axis not in self.box.names:
-                raise ValueError(f"{type(self).__name__}.periodic: unknown coordinate {axis!r}; "
-                                 f"coordinates: {self.box.names}")
-        hard = [c for c in self.conditions if getattr(c, "hard", False)]
-        if len(hard) > 1 and not all(isinstance(c, Dirichlet) for c in hard):
-            raise ValueError(f"{type(self).__name__}: several hard conditions are supported only if all are "
-                             "Dirichlet conditions (on different parts); override output_transform() otherwise")
-        if len(hard) > 1:
-            parts = [set(self.faces_of(c)) for c in hard]
+                raise ValueError(f"{type(self).__name__}.periodic: unknown coordinate {axis!r}"
+                                 f"{did_you_mean(axis, self.box.names)}")
+        self._check_hard()
+
+    def _check_field(self, condition: Condition, where: str) -> None:
+        if condition.field is None:
+            if self.is_system and type(condition) is not Condition:
+                raise ValueError(f"{where}: {self.name} has fields {', '.join(self.fields)}; name one with field=")
+        elif condition.field not in self.fields:
+            raise ValueError(f"{where}: unknown field {condition.field!r}{did_you_mean(condition.field, self.fields)}")
+
+    def _check_where(self, condition: Condition, where: str) -> None:
+        box = self.box
+        if isinstance(condition, Periodic):
+            if not isinstance(box, Box):
+                raise ValueError(f"{where}: Periodic conditions need a Box domain")
+            if condition.axis not in box.names:
+                raise ValueError(f"{where}: unknown coordinate {condition.axis!r}"
+                                 f"{did_you_mean(condition.axis, box.names)}")
+        elif isinstance(condition, PointValue):
+            at = torch.tensor([condition.at], dtype=torch.float64)
+            if at.shape[1] != box.dim or not bool(box.contains(at, tol=1e-12).all()):
+                raise ValueError(f"{where}: the point {condition.at} is not in the domain {box!r}")
+        elif condition.kind == "initial":
+            if not box.has_time:
+                raise ValueError(f"{where}: an initial condition needs a space-time box")
+            derivative = getattr(condition, "derivative", None)
+            if derivative is not None and derivative not in box.names:
+                raise ValueError(f"{where}: unknown coordinate {derivative!r}{did_you_mean(derivative, box.names)}")
+        elif condition.kind == "boundary":
+            self.faces_of(condition)
+
+    def _check_hard(self) -> None:
+        owner = f"{type(self).__name__}.conditions"
+        for field in self.fields:
+            hard = self.hard_conditions(field)
+            kinds = [("dirichlet" if isinstance(c, Dirichlet) else "initial_" + str(c.derivative)) for c in hard]
+            parts = [set(self.faces_of(c)) for c in hard if isinstance(c, Dirichlet)]
             if sum(map(len, parts)) != len(set().union(*parts)):
-                raise ValueError(f"{type(self).__name__}: hard Dirichlet conditions must be on different parts")
+                raise ValueError(f"{owner}: field {field!r} has hard Dirichlet conditions on a common boundary "
+                                 "part; put them on different parts, make one soft or write output_transform()")
+            for kind in set(kinds) - {"dirichlet"}:  # several hard Dirichlet ones on different parts combine
+                if kinds.count(kind) > 1:
+                    raise ValueError(f"{owner}: field {field!r} has two hard conditions of one kind ({kind}); "
+                                     "make one soft or write output_transform()")
+            derivatives = [c for c in hard if isinstance(c, Initial) and c.derivative]
+            for c in derivatives:
+                if c.derivative != self.box.names[self.box.time_axis] or "initial_None" not in kinds:
+                    raise ValueError(f"{owner} ({c.name}): a hard derivative initial condition needs derivative="
+                                     "the time coordinate and a hard value initial condition on the same field")
+        for c in self.conditions:
+            if c.hard and not isinstance(c, (Dirichlet, Initial)):
+                raise ValueError(f"{owner} ({c.name}): only Dirichlet and Initial conditions can be hard")
 
-    @staticmethod
-    def where(condition: Dirichlet | Neumann):
-        """Where a boundary condition applies: its ``on``, else its ``faces``."""
-        on = getattr(condition, "on", None)
-        return condition.faces if on is None else on
+    def faces_of(self, condition: Condition) -> list[int]:
+        """Part ids (for a box: indices into ``box.faces()``) a boundary condition applies to (all parts
+        for a predicate ``on``: it selects points, not parts); unknown names raise with a "did you mean"."""
+        on = condition.on
+        if callable(on):
+            return self.domain.boundary_parts()
+        try:
+            return self.domain.parts_of(on, "on")
+        except ValueError as error:
+            message = f"{type(self).__name__}.conditions ({condition.name!r}): {error}"
+            domain = self.domain
+            if domain.has_time:  # "t=0", "t.lo": the time faces are not boundary parts
+                time = domain.names[domain.time_axis]
+                named = [on] if isinstance(on, str) else list(on)
+                if any(str(name).replace(" ", "").startswith((f"{time}=", f"{time}.")) for name in named):
+                    message += (f"; a time face ({time} = const) gets no boundary points (they are drawn on the "
+                                "space faces only): use Initial(...) for t = t0")
+            raise ValueError(message) from None
 
-    def faces_of(self, condition: Dirichlet | Neumann) -> list[int]:
-        """Part ids (for a box: indices into ``box.faces()``) a boundary condition applies to
-        (all parts for a predicate ``on``: it selects points, not parts)."""
-        on = self.where(condition)
-        return self.domain.boundary_parts() if callable(on) else self.domain.parts_of(on, f"{condition.name}.on")
+    def boundary_part(self, condition: Condition, points) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sampled boundary points (and outward normals) where ``condition.on`` applies.
+        The one place that resolves ``on=`` to points (via :meth:`Domain.part_mask`)."""
+        chosen = self.domain.part_mask(condition.on, points.boundary_face, points.boundary)
+        return points.boundary[chosen], points.boundary_normal[chosen]
 
-    def boundary_mask(self, condition: Dirichlet | Neumann, part: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Which sampled boundary points (part ids ``part``, points ``x``) a condition applies to."""
-        return self.domain.part_mask(self.where(condition), part, x)
+    def hard_conditions(self, field: str | None = None) -> list[Condition]:
+        """Hard conditions (of ``field`` if given)."""
+        return [c for c in self.conditions if c.hard and (field is None or (c.field or self.fields[0]) == field)]
 
     @property
     def soft_conditions(self) -> list[Condition]:
-        return [c for c in self.conditions if not getattr(c, "hard", False)]
+        return [c for c in self.conditions if not c.hard]
 
-    def loss_terms(self) -> list[str]:
-        """Names of the loss terms: "residual" and every soft condition."""
-        return ["residual"] + [c.name for c in self.soft_conditions]
+    def loss_terms(self, residuals: Sequence[str] = ("residual",)) -> list[str]:
+        """Names of the loss terms: the residual(s) and every soft condition."""
+        return list(residuals) + [c.name for c in self.soft_conditions]
 
     # -- hard constraints ---------------------------------------------------------------
     def output_transform(self, u: Jet, x: torch.Tensor) -> Jet:
-        """Map the network's jet ``u`` (channels [outputs]) to the field's, building in hard
-        conditions. Default: for a hard Dirichlet or Initial condition u ← g + φ·u; for several hard
-        Dirichlet conditions g_i on parts with distances φ_i, transfinite interpolation
-        u ← Σ_i w_i g_i + φ·u with w_i = φ_i⁻¹ / Σ_j φ_j⁻¹ and φ = (Σ_j φ_j⁻¹)⁻¹ (Sukumar & Srivastava 2022, §5)."""
-        hard = [c for c in self.conditions if getattr(c, "hard", False)]
-        if not hard:
+        """Map the network's jet ``u`` (channels [outputs]) to the fields', building in hard conditions.
+
+        Per field, with its hard Dirichlet (value g_D on parts with distance factor D) and hard
+        initial conditions (u = g_0, ∂_t u = g_1 at t0; τ = (t − t0)/(t1 − t0)):
+            u = G + D·τ^m·N,   G = g_D + [g_0 − g_D(·, t0)] + (t − t0)·[g_1 − ∂_t g_D(·, t0)],
+        m the number of hard initial conditions. G meets each condition where the data agree
+        (g_0 = g_D on the boundary at t0, as a smooth solution needs), and D·τ^m·N leaves them alone.
+        D is the domain's distance function φ of the parts (for a box, the product of face gaps);
+        several hard Dirichlet conditions g_i on different parts, with distances φ_i, combine by
+        transfinite interpolation: g_D = Σ_i w_i g_i / Σ_j w_j with w_i = φ_i⁻¹, and D = (Σ_j φ_j⁻¹)⁻¹
+        (Sukumar & Srivastava 2022, §5).
+        """
+        if not self.hard_conditions():
             return u
-        def jets() -> tuple[Jet, Jet]:
-            both = autograd_jet(lambda p: torch.stack(self._lift(hard, p), dim=1), x, u.mode, u.coords)
-            return both[0:1], both[1:2]
-
         if x.requires_grad:  # someone differentiates through x: keep the graph
-            lift, distance = jets()
-            return lift + distance * u
-        # g and φ do not depend on the network: their jets are kept (detached) while the points stay the same
-        key = (u.mode, u.coords, x.dtype, x.device, x.shape)
-        cached = self.__dict__.get("_lift_cache")
-        if cached is None or cached[0] != key or not torch.equal(cached[1], x):
-            lift, distance = (Jet(j.stack.detach(), j.dim, j.mode, j.coords) for j in jets())
-            cached = (key, x.clone(), lift, distance)
-            self.__dict__["_lift_cache"] = cached
-        return cached[2] + cached[3] * u
+            lift, factor = self._lift_jets(x, u)
+        else:  # G and D do not depend on the network: their jets are kept (detached) while the points stay
+            key = (u.mode, u.coords, x.dtype, x.device, x.shape)
+            cached = self.__dict__.get("_lift_cache")
+            if cached is None or cached[0] != key or not torch.equal(cached[1], x):
+                lift, factor = (_detached(j) for j in self._lift_jets(x, u))
+                cached = (key, x.clone(), lift, factor)
+                self.__dict__["_lift_cache"] = cached
+            lift, factor = cached[2], cached[3]
+        parts = []
+        for index, field in enumerate(self.fields):
+            own = u[index : index + 1]
+            if self.hard_conditions(field):
+                own = lift[index : index + 1] + factor[index : index + 1] * own
+            parts.append(own)
+        return Jet.cat(parts)
 
-    def _lift(self, hard: list, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(g, φ) of the hard conditions: the lift that meets them and the factor that vanishes there."""
-        if len(hard) == 1:
-            return target_values(hard[0].value, x), self._distance(hard[0], x)
-        inverse = [1.0 / self._distance(c, x).clamp_min(torch.finfo(x.dtype).tiny ** 0.5) for c in hard]
+    def _lift_jets(self, x: torch.Tensor, u: Jet) -> tuple[Jet, Jet]:
+        """Jets of G and D·τ^m of every field (channels [outputs]; G = 0, D = 1 for a field without hard ones)."""
+        def stacked(p: torch.Tensor) -> torch.Tensor:
+            columns = []
+            for field in self.fields:
+                hard = self.hard_conditions(field)
+                g = self._lift(hard, p) if hard else p.new_zeros(p.shape[0])
+                d = self._distance(hard, p) if hard else p.new_ones(p.shape[0])
+                columns += [g, d]
+            return torch.stack(columns, dim=1)
+
+        both = autograd_jet(stacked, x, u.mode, u.coords)
+        return both[0::2], both[1::2]
+
+    def _dirichlet(self, hard: Sequence[Condition], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(g_D, D) of the hard Dirichlet conditions of one field, or None if it has none."""
+        dirichlet = [c for c in hard if isinstance(c, Dirichlet)]
+        if not dirichlet:
+            return None
+        if len(dirichlet) == 1:
+            return target_values(dirichlet[0].value, x), self.domain.distance(x, dirichlet[0].on)
+        # transfinite interpolation; φ_i is clamped away from 0 so that points on a part stay finite
+        inverse = [1.0 / self.domain.distance(x, c.on).clamp_min(torch.finfo(x.dtype).tiny ** 0.5) for c in dirichlet]
         total = sum(inverse)
-        return sum(w * target_values(c.value, x) for w, c in zip(inverse, hard)) / total, 1.0 / total
+        return sum(w * target_values(c.value, x) for w, c in zip(inverse, dirichlet)) / total, 1.0 / total
 
-    def _distance(self, condition: Dirichlet | Initial, x: torch.Tensor) -> torch.Tensor:
-        """A smooth factor that vanishes exactly where the hard condition applies."""
+    def _lift(self, hard: Sequence[Condition], x: torch.Tensor) -> torch.Tensor:
+        """G(x) of :meth:`output_transform`: meets every hard condition of one field."""
+        value = next((c for c in hard if isinstance(c, Initial) and not c.derivative), None)
+        rate = next((c for c in hard if isinstance(c, Initial) and c.derivative), None)
+        dirichlet = self._dirichlet(hard, x)
+        g = dirichlet[0] if dirichlet else x.new_zeros(x.shape[0])
+        if value is None:
+            return g
+        axis, t0 = self.box.time_axis, self.box.t0
+        outer = torch.is_grad_enabled()
+        with torch.enable_grad():  # ∂_t g_D(x, t0) by autograd, also when evaluating without gradients
+            at_t0 = x.new_full((x.shape[0],), t0).requires_grad_(rate is not None and dirichlet is not None)
+            x0 = torch.cat([x[:, :axis], at_t0[:, None], x[:, axis + 1 :]], dim=1)
+            g_at_t0 = self._dirichlet(hard, x0)[0] if dirichlet else x.new_zeros(x.shape[0])
+            lift = g + target_values(value.value, x0) - g_at_t0
+            if rate is not None:
+                slope = target_values(rate.value, x0)
+                if g_at_t0.requires_grad:
+                    slope = slope - torch.autograd.grad(g_at_t0.sum(), at_t0, create_graph=outer)[0]
+                lift = lift + (x[:, axis] - t0) * slope
+        return lift if outer else lift.detach()
+
+    def _distance(self, hard: Sequence[Condition], x: torch.Tensor) -> torch.Tensor:
+        """A smooth factor that vanishes exactly where the hard conditions apply (D·τ^m)."""
         box = self.box
-        if isinstance(condition, Initial):
-            axis = box.time_axis
-            return (x[:, axis] - box.lo[axis]) / (box.hi[axis] - box.lo[axis])
-        return self.domain.distance(x, self.where(condition))
+        dirichlet = self._dirichlet(hard, x)
+        factor = dirichlet[1] if dirichlet else torch.ones_like(x[:, 0])
+        for condition in hard:
+            if isinstance(condition, Initial):
+                axis = box.time_axis
+                factor = factor * (x[:, axis] - box.lo[axis]) / (box.hi[axis] - box.lo[axis])
+        return factor
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

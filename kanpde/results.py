@@ -146,8 +146,9 @@ class RunDirectory:
         return read_checkpoint_file(self.checkpoint_path)
 
     def write_solution(self, names: Sequence[str], axes: Sequence[np.ndarray], prediction: np.ndarray,
-                       reference: np.ndarray | None, attrs: dict) -> None:
-        """Evaluation grid (one dataset per coordinate), prediction, reference and error."""
+                       reference: np.ndarray | None, attrs: dict, fields: Sequence[str] = ("u",)) -> None:
+        """Evaluation grid (one dataset per coordinate), prediction, reference and error; for a system
+        (prediction [..., F]) also one group per field holding its own three datasets."""
         def write(name: str) -> None:
             with h5py.File(name, "w") as f:
                 for coordinate, axis in zip(names, axes):
@@ -157,6 +158,14 @@ class RunDirectory:
                     f.create_dataset("reference", data=reference)
                     f.create_dataset("error", data=prediction - reference)
                 f.attrs["coordinates"] = ",".join(names)
+                f.attrs["fields"] = ",".join(fields)
+                if len(fields) > 1:
+                    for index, field in enumerate(fields):
+                        group = f.create_group(field)
+                        group.create_dataset("prediction", data=prediction[..., index])
+                        if reference is not None:
+                            group.create_dataset("reference", data=reference[..., index])
+                            group.create_dataset("error", data=prediction[..., index] - reference[..., index])
                 for key, value in attrs.items():
                     f.attrs[key] = value if value is not None else "none"
         _atomic(self.path / "solution.h5", write)

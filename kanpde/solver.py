@@ -28,7 +28,7 @@ from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ConfigError, ModelConfig, ProblemConfig, config_from_dict, load_config
 from kanpde.field import Field
 from kanpde.geometry import Box, Sampler, domain_from_spec, evaluation_grid
-from kanpde.loss import condition_error, residual
+from kanpde.loss import condition_error, residuals
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
 from kanpde.problem import Problem
 from kanpde.results import RunDirectory, read_checkpoint_file, read_summary
@@ -146,6 +146,11 @@ def build_net(config: ModelConfig, problem: Problem) -> JetModule:
         raise ValueError(f"model: {config.type} {width} would have {count:.2e} parameters; "
                          f"at most {MAX_PARAMETERS:.0e}")
     if config.type == "kan":
+        needed = problem.derivative_order
+        if needed > config.order:  # the spline's (k+1)-th derivative vanishes between knots
+            raise ValueError(f"model.order: {problem.name} reads derivatives of order {needed}, which splines of "
+                             f"order {config.order} cannot represent (zero between knots); set model.order to "
+                             f"at least {needed} ({needed + 1} for a continuous {_ordinal(needed)} derivative)")
         return KAN(width, grid=config.grid, order=config.order, grid_range=tuple(config.grid_range),
                    grid_eps=config.grid_eps)
     if config.type == "mlp":
@@ -153,6 +158,10 @@ def build_net(config: ModelConfig, problem: Problem) -> JetModule:
     if config.type == "siren":
         return SIREN(width, omega0=config.omega0)
     return FourierMLP(width, sigma=config.sigma, features=config.features, activation=config.activation)
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n if n < 20 else n % 10, 'th')}"
 
 
 def build_field(config: Config, problem: Problem, device: torch.device) -> Field:
@@ -324,9 +333,16 @@ class Evaluation:
         value, grad = self.predict(field, gradient=with_gradient)
         error = value - self.reference
         result = {"rel_l2": float(error.norm() / self.reference.norm().clamp_min(1e-300))}
+        if error.ndim == 2:  # a system: rel_l2 is over all fields, rel_l2_<field> per field
+            for index, name in enumerate(field.problem.fields):
+                own = self.reference[:, index]
+                result[f"rel_l2_{name}"] = float(error[:, index].norm() / own.norm().clamp_min(1e-300))
         if full:
             result["max_abs_err"] = float(error.abs().max())
             result["l2_squared"] = float(error.square().mean())  # mean of (u − u*)² on the grid
+            if error.ndim == 2:
+                for index, name in enumerate(field.problem.fields):
+                    result[f"max_abs_err_{name}"] = float(error[:, index].abs().max())
             if with_gradient:
                 gradient_error = float((grad - self.reference_grad).square().sum(-1).mean())
                 result["h1_squared"] = result["l2_squared"] + gradient_error  # + mean |∇u − ∇u*|²
@@ -384,9 +400,10 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
     with user_code():
         evaluation = distributed.on_main(
             lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)
-    trainer = Trainer(field, sampler, config.train, evaluate=(lambda: evaluation.metrics(field)) if main else None,
-                      evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
-                      progress=main and not quiet, world=world)
+    with user_code():  # the trainer evaluates the residual once for the loss terms' names
+        trainer = Trainer(field, sampler, config.train, evaluate=(lambda: evaluation.metrics(field)) if main else None,
+                          evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
+                          progress=main and not quiet, world=world)
     path = Path(out or config.output.dir or default_out(config))
     if resume:  # the checkpoint is read and checked against the config before anything is written
         state = distributed.broadcast_object(distributed.on_main(lambda: _resume_state(path, config), world), world)
@@ -395,7 +412,7 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
         elif state is not None:
             _load_state(trainer, state, path)
     with user_code():  # a user's residual or condition of the wrong shape, or failing, stops here
-        checks.check_terms(field, trainer.points(min(trainer.step, trainer.total_steps - 1)), residual,
+        checks.check_terms(field, trainer.points(min(trainer.step, trainer.total_steps - 1)), residuals,
                            condition_error)
     # everything is checked: only now touch the disk
     run = distributed.on_main(lambda: _open_run(config, path, force, resume), world)
@@ -470,6 +487,7 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         "events": trainer.history.events, "kanpde": __version__, "torch": torch.__version__,
         "python": platform.python_version(), "threads": torch.get_num_threads(),
         "completed": trainer.step >= trainer.total_steps, "world_size": world.size,
+        "fields": list(problem.fields), "loss_terms": list(trainer.weights),
     }
     run.write_history(trainer.history.rows)
     run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": __version__})
@@ -480,22 +498,30 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
     attrs = {"problem": problem.name, "model": config.model.type, "rel_l2": metrics["rel_l2"]}
     if evaluation.axes is None:  # scattered reference points: one coordinate array per axis
         points = evaluation.points.cpu().numpy()
-        run.write_solution(evaluation.names, list(points.T), prediction, reference, {**attrs, "layout": "scattered"})
+        run.write_solution(evaluation.names, list(points.T), prediction, reference, {**attrs, "layout": "scattered"},
+                           fields=problem.fields)
     else:
         prediction = evaluation.on_grid(prediction)
         reference = None if reference is None else evaluation.on_grid(reference)
-        run.write_solution(evaluation.names, evaluation.axes, prediction, reference, attrs)
+        run.write_solution(evaluation.names, evaluation.axes, prediction, reference, attrs, fields=problem.fields)
     if config.output.plots:
-        title = f"{problem.name}, {config.model.type} {list(config.model.width)}: rel. L2 {metrics['rel_l2']:.2e}"
+        model = f"{config.model.type} {list(config.model.width)}"
         if problem.outputs == 1 and evaluation.axes is None:
             plots.plot_scattered(run.path / "plots" / "solution.png", evaluation.names,
-                                 evaluation.points.cpu().numpy(), prediction, reference, title,
+                                 evaluation.points.cpu().numpy(), prediction, reference,
+                                 f"{problem.name}, {model}: rel. L2 {metrics['rel_l2']:.2e}",
                                  inside=lambda x: np.asarray(problem.domain.contains(x)))
         elif problem.outputs == 1:
             plots.plot_solution(run.path / "plots" / "solution.png", evaluation.names, evaluation.axes,
-                                prediction, reference, title)
+                                prediction, reference, f"{problem.name}, {model}: rel. L2 {metrics['rel_l2']:.2e}")
+        else:
+            for index, name in enumerate(problem.fields):
+                error = metrics.get(f"rel_l2_{name}", math.nan)
+                plots.plot_solution(run.path / "plots" / f"solution_{name}.png", evaluation.names, evaluation.axes,
+                                    prediction[..., index], None if reference is None else reference[..., index],
+                                    f"{problem.name} {name}, {model}: rel. L2 {error:.2e}")
         starts = [sum(stage.steps for stage in config.train.stages[:i]) for i in range(1, len(config.train.stages))]
-        plots.plot_history(run.path / "plots" / "loss.png", trainer.history.rows, problem.loss_terms(),
+        plots.plot_history(run.path / "plots" / "loss.png", trainer.history.rows, list(trainer.weights),
                            trainer.history.events, starts)
         if isinstance(net, KAN):
             plots.plot_kan_edges(run.path / "plots" / "kan_edges.png", net)

@@ -24,8 +24,9 @@ from kanpde.config import StageConfig, TrainConfig
 from kanpde.distributed import World
 from kanpde.field import Field
 from kanpde.geometry import Points, Sampler
-from kanpde.loss import loss_terms
+from kanpde.loss import loss_terms, term_names
 from kanpde.nets.kan import KAN
+from kanpde.problem import did_you_mean
 
 LINE_SEARCH_EVALUATIONS = 25
 """Loss evaluations one L-BFGS step may spend in its strong Wolfe line search."""
@@ -117,12 +118,15 @@ class Trainer:
         return self.field.net if isinstance(self.field.net, KAN) else None
 
     def _loss_weights(self) -> dict[str, float]:
-        terms = self.field.problem.loss_terms()
+        """Each loss term's weight: ``train.loss_weights``, else the condition's own ``weight``, else 1."""
+        problem = self.field.problem
+        terms = term_names(self.field)
         for name in self.config.loss_weights:
             if name not in terms:
-                raise ValueError(f"train.loss_weights.{name}: unknown loss term; terms of "
-                                 f"{self.field.problem.name}: {', '.join(terms)}")
-        return {name: float(self.config.loss_weights.get(name, 1.0)) for name in terms}
+                raise ValueError(f"train.loss_weights.{name}: unknown loss term of {problem.name}"
+                                 f"{did_you_mean(name, terms)}")
+        own = {c.name: c.weight for c in problem.conditions}
+        return {name: float(self.config.loss_weights.get(name, own.get(name, 1.0))) for name in terms}
 
     def _check_time_windows(self) -> None:
         config, box = self.config, self.field.problem.box
@@ -311,7 +315,9 @@ class Trainer:
         self.step += 1
         evaluate_now = self.evaluate is not None and (
             self.step == self.total_steps or (self.evaluate_every and self.step % self.evaluate_every == 0))
-        row["rel_l2"] = self.evaluate()["rel_l2"] if evaluate_now else math.nan
+        row["rel_l2"] = math.nan
+        if evaluate_now:  # rel_l2, and for a system rel_l2_<field> too
+            row.update({k: v for k, v in self.evaluate().items() if k.startswith("rel_l2")})
         row["elapsed"] = self.train_seconds
         self.history.rows.append(row)
         if self.step % 50 == 0 or stage_end:  # keep a last good state for divergence recovery
@@ -362,9 +368,14 @@ class Trainer:
                 "stage": self._stage_at(max(self.step - 1, 0))[0], "step": self.step, "recoveries": self.recoveries,
                 "lr_scale": self.lr_scale,
                 "train_seconds": self.train_seconds, "history": self.history.rows,
-                "events": self.history.events, "grid": self.kan.grid if self.kan else None}
+                "events": self.history.events, "grid": self.kan.grid if self.kan else None,
+                "fields": list(self.field.problem.fields), "loss_terms": list(self.weights)}
 
     def load_state_dict(self, state: dict) -> None:
+        for key, now in (("fields", list(self.field.problem.fields)), ("loss_terms", list(self.weights))):
+            if key in state and list(state[key]) != now:
+                raise ValueError(f"--resume: the checkpoint's {key.replace('_', ' ')} {state[key]} differ from "
+                                 f"the problem's {now}")
         self.field.load_state_dict(state["field"])
         self.step, self.recoveries = state["step"], state["recoveries"]
         self.lr_scale, self.train_seconds = state["lr_scale"], state["train_seconds"]

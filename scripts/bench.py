@@ -11,6 +11,11 @@ loss mean((Δu − f)²) for a fixed f, backward, and an Adam step. Contenders:
     mlp-autograd      torch MLP [2,128,128,128,1] tanh, Laplacian by nested ``torch.autograd.grad``
     mlp-jet           kanpde.MLP of the same width through jets
 
+Group "fourth" (``--groups fourth``): a fourth-order residual step, loss mean((u_xxxx − f)²), KAN
+[2,10,10,1] G=10 with splines of order 5, ``kanpde-jet-d4`` (Taylor-mode jets of the derivative set
+{xxxx}, kanpde.taylor) against ``kanpde-autograd-d4`` (the same model, u_xxxx by four nested
+``torch.autograd.grad``, via ``kanpde.autograd_jet``).
+
 All contenders of a group live in one process with one thread count and are run
 round-robin inside every repeat (the order rotates by one each repeat), after warm-up.
 A sample is ``steps_per_sample`` consecutive steps (enough for ``--min-time`` seconds),
@@ -61,6 +66,9 @@ KAN_SHAPES: list[tuple[list[int], int]] = [
 MLP_WIDTH = [2, 128, 128, 128, 1]
 KAN_CONTENDERS = ("kanpde-jet", "kanpde-autograd", "pykan")
 MLP_CONTENDERS = ("mlp-autograd", "mlp-jet")
+FOURTH_CONTENDERS = ("kanpde-jet-d4", "kanpde-autograd-d4")
+FOURTH_SHAPE, FOURTH_GRID, FOURTH_ORDER = [2, 10, 10, 1], 10, 5
+FOURTH_DERIVATIVES = ("xxxx",)  # the set {x, xx, xxx, xxxx} over the coordinates (x, y)
 GRID_SWEEP = (5, 10, 20, 50, 100, 200)
 SWEEP_SHAPE, SWEEP_GRID = [2, 10, 1], 10
 PYKAN_VERSION = "0.2.8"
@@ -93,6 +101,14 @@ def jet_laplacian(model, x):
 
 def autograd_laplacian(model, x):
     return kanpde.autograd_jet(model, x, "trace").laplacian
+
+
+def jet_fourth(model, x):
+    return model.jet(x, kanpde.Derivatives.parse(FOURTH_DERIVATIVES, ("x", "y"))).d(0, 0, 0, 0)
+
+
+def autograd_fourth(model, x):
+    return kanpde.autograd_jet(model, x, kanpde.Derivatives.parse(FOURTH_DERIVATIVES, ("x", "y"))).d(0, 0, 0, 0)
 
 
 def nested_grad_laplacian(model, x):
@@ -128,6 +144,8 @@ LAPLACIANS: dict[str, Callable] = {
     "pykan": pykan_laplacian,
     "mlp-autograd": nested_grad_laplacian,
     "mlp-jet": jet_laplacian,
+    "kanpde-jet-d4": jet_fourth,
+    "kanpde-autograd-d4": autograd_fourth,
 }
 
 
@@ -146,8 +164,8 @@ def import_pykan():
 
 def build_model(contender: str, shape: list[int], grid: int | None, dtype, device, kan_module=None):
     torch.manual_seed(0)
-    if contender in ("kanpde-jet", "kanpde-autograd"):
-        model = kanpde.KAN(shape, grid=grid, order=3)
+    if contender in ("kanpde-jet", "kanpde-autograd", *FOURTH_CONTENDERS):
+        model = kanpde.KAN(shape, grid=grid, order=FOURTH_ORDER if contender in FOURTH_CONTENDERS else 3)
     elif contender == "mlp-jet":
         model = kanpde.MLP(shape, activation="tanh")
     elif contender == "mlp-autograd":
@@ -301,7 +319,8 @@ def plan(args, with_pykan: bool) -> dict[str, list[Case]]:
                  for n in sweep_points
                  for c, shape, grid in (("kanpde-jet", SWEEP_SHAPE, SWEEP_GRID), ("mlp-autograd", MLP_WIDTH, None))]
     by_grid = [Case("kanpde-jet", SWEEP_SHAPE, g, points, "grid") for g in GRID_SWEEP]
-    groups = {"main": main, "points": by_points, "grid": by_grid}
+    fourth = [Case(c, FOURTH_SHAPE, FOURTH_GRID, points, "fourth") for c in FOURTH_CONTENDERS]
+    groups = {"main": main, "points": by_points, "grid": by_grid, "fourth": fourth}
     return {name: cases for name, cases in groups.items() if name in args.groups}
 
 
@@ -436,6 +455,12 @@ def derive(rows: list[dict], quick: bool) -> dict:
     ]
     targets += [target(f"kanpde-jet {key} faster than mlp-autograd", value, 1, lambda v: v > 1)
                 for key, value in derived["jet_vs_mlp_autograd"].items()]
+    fourth = ratio(median("kanpde-autograd-d4", "fourth", FOURTH_SHAPE, FOURTH_GRID),
+                   median("kanpde-jet-d4", "fourth", FOURTH_SHAPE, FOURTH_GRID))
+    derived["fourth_jet_vs_autograd"] = fourth
+    if fourth is not None:  # the group ran
+        targets.append(target(f"u_xxxx step: kanpde-jet-d4 >= 5x faster than kanpde-autograd-d4 at "
+                              f"{shape_str(FOURTH_SHAPE)} G={FOURTH_GRID}", fourth, 5, lambda v: v >= 5))
     derived["targets"] = targets
     derived["targets_note"] = ("--quick run: few points and repeats, not the protocol's figures" if quick else
                                "protocol run")
@@ -444,7 +469,8 @@ def derive(rows: list[dict], quick: bool) -> dict:
 
 def print_table(rows: list[dict], derived: dict, meta: dict, out=sys.stdout) -> None:
     titles = {"main": "Step time per contender", "points": "Step time vs number of points",
-              "grid": f"Step time vs grid size, kanpde-jet {shape_str(SWEEP_SHAPE)}"}
+              "grid": f"Step time vs grid size, kanpde-jet {shape_str(SWEEP_SHAPE)}",
+              "fourth": "u_xxxx residual step, KAN of order 5"}
     machine = meta["machine"]
     print(f"# {meta['date']}  {machine['cpu_model']}, {machine['usable_cores']} usable cores, "
           f"{meta['threads']} threads, torch {meta['torch_version']}, {meta['device']}, {meta['dtype']}", file=out)
@@ -467,6 +493,7 @@ def print_table(rows: list[dict], derived: dict, meta: dict, out=sys.stdout) -> 
         values = ", ".join(f"{key}: {fmt(value)}" for key, value in derived[name].items())
         print(f"{name}: {values}", file=out)
     print(f"mlp_jet_vs_mlp_autograd: {fmt(derived['mlp_jet_vs_mlp_autograd'])}", file=out)
+    print(f"fourth_jet_vs_autograd: {fmt(derived['fourth_jet_vs_autograd'])}", file=out)
     print("grid_ratio_over_G5: " + ", ".join(f"{k}: {fmt(v)}" for k, v in derived["grid_ratio_over_G5"].items()),
           file=out)
     print(f"\n## Targets ({derived['targets_note']})", file=out)
@@ -514,7 +541,7 @@ def parse_args(argv=None):
     parser.add_argument("--points", type=int, default=None,
                         help="interior points of the main table and the grid sweep (default 10000, quick 1000)")
     parser.add_argument("--groups", default="main,points,grid",
-                        help="comma-separated subset of main,points,grid (default: all)")
+                        help="comma-separated subset of main,points,grid,fourth (default: main,points,grid)")
     parser.add_argument("--no-pykan", action="store_true", help="leave out the pykan rows")
     parser.add_argument("--shapes", default=None, metavar="W:G;W:G",
                         help="KAN shapes of the main table, e.g. '2,10,1:10;2,5,5,1:5' (default: the protocol's)")
@@ -525,7 +552,7 @@ def parse_args(argv=None):
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     args.groups = [g.strip() for g in args.groups.split(",") if g.strip()]
-    unknown = set(args.groups) - {"main", "points", "grid"}
+    unknown = set(args.groups) - {"main", "points", "grid", "fourth"}
     if unknown:
         parser.error(f"--groups: unknown group(s) {', '.join(sorted(unknown))}")
     if args.repeats < 1 or args.warmup < 1 or args.max_steps < 1 or args.min_time < 0 or args.points < 1:

@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1] / "kanpde"
 LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["kanpde.version", "kanpde.config", "kanpde.reference.*"]),  # config; numpy/scipy reference solvers
     ("geometry", ["kanpde.geometry.*"]),  # domains, sampling, distance functions; meshing for FEM references
-    ("jet", ["kanpde.jet", "kanpde.splines", "kanpde.autodiff"]),  # derivative jets and the splines' jets
+    ("jet", ["kanpde.jet", "kanpde.taylor", "kanpde.univariate", "kanpde.splines", "kanpde.autodiff"]),
     ("nets", ["kanpde.nets.*"]),
-    ("problem", ["kanpde.problem", "kanpde.problems.*"]),  # the Problem class and the built-in problems
+    ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # conditions, Problem, built-in problems
     ("field", ["kanpde.field"]),
     ("loss", ["kanpde.loss", "kanpde.checks"]),  # the loss; checks of a config against its problem
     ("train", ["kanpde.distributed", "kanpde.train"]),

@@ -158,3 +158,20 @@ def test_contenders_compute_the_same_laplacian(single_thread, keep_rng_state):
         assert next(model.parameters()).dtype == torch.float64
         assert torch.allclose(bench.pykan_laplacian(model, x).reshape(-1),
                               bench.nested_grad_laplacian(model, x).reshape(-1), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_fourth_order_group(tmp_path):
+    """The u_xxxx workload (``--groups fourth``): both contenders' rows, the ratio and its target."""
+    env = {**os.environ, "PYTHONPATH": str(SCRIPT.parent.parent)}  # this checkout's kanpde
+    data, _ = run_bench(tmp_path, "--quick", "--no-pykan", "--groups", "fourth", "--points", "200",
+                        "--repeats", "1", env=env)
+    rows, derived = data["rows"], data["derived"]
+    assert {(r["group"], r["contender"], tuple(r["shape"]), r["grid"]) for r in rows} == {
+        ("fourth", c, (2, 10, 10, 1), 10) for c in ("kanpde-jet-d4", "kanpde-autograd-d4")}
+    for row in rows:
+        check_row(row)
+    ratio = derived["fourth_jet_vs_autograd"]
+    assert ratio > 0
+    (target,) = [t for t in derived["targets"] if t["target"].startswith("u_xxxx step")]
+    assert target["value"] == ratio and target["met"] == (ratio >= 5)

@@ -26,8 +26,8 @@ from kanpde.results import read_history
 TESTS = Path(__file__).parent
 README = TESTS.parent / "README.md"
 USER_PROBLEM = TESTS / "user_problem.py"
-TINY = ["--set", "train.stages=[{optimizer: adam, steps: 5}]", "--set", "points.interior=200",
-        "--set", "points.boundary=40", "--set", "evaluate.resolution=21", "--quiet"]
+TINY = ["--set", "train.stages=[{optimizer: adam, steps: 5}]", "--set", "train.grid_schedule={}",
+        "--set", "points.interior=200", "--set", "points.boundary=40", "--set", "evaluate.resolution=21", "--quiet"]
 SUMMARY_KEYS = {"problem", "model", "width", "grid", "params", "steps", "train_seconds", "seconds_per_step",
                 "final_loss", "rel_l2", "max_abs_err", "device", "dtype", "seed", "kanpde"}
 RUN_FILES = ("config.yaml", "summary.json", "history.csv", "solution.h5", "checkpoint.pt")

@@ -94,7 +94,7 @@ def test_grid_evaluation_is_masked_to_the_domain() -> None:
     ("{polygon: [[0, 0], [1, 1], [1, 0], [0, 1]]}", "self-intersecting"),
     ("{difference: [{disk: [[0, 0], 0.1]}, {rectangle: [[-1, -1], [1, 1]]}]}", "empty"),
     ("{difference: [{rectangle: [[-0.5, -0.5], [0.5, 0.5]], name: outer}, {disk: [[0, 0], 0.1], name: hloe}]}",
-     "hole.on: no boundary part named 'hole'; did you mean 'hloe'?"),
+     "('hole'): on: no boundary part named 'hole'; did you mean 'hloe'?"),
     ("[1, 2]", "problem.domain: must be a domain mapping"),
 ])
 def test_bad_domain_in_yaml_one_line_exit_2(tmp_path, capsys, domain, message) -> None:

@@ -281,6 +281,8 @@ def nan_residual(problem, fail):
     calls = []
 
     def residual(u, x):
+        if x.shape[0] == 1:  # the trainer's one-point probe for the loss terms' names
+            return original(u, x)
         calls.append(len(calls))
         r = original(u, x)
         return r * math.nan if fail(len(calls) - 1) else r

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from kanpde.jet import MODES, Jet
+from kanpde.taylor import Derivatives, TaylorJet
+from kanpde.univariate import SERIES
 
 
 def check_width(width: Sequence[int], name: str = "width") -> list[int]:
@@ -44,12 +46,16 @@ class JetModule(nn.Module):
         self._check_input(x)
         return self.jet_forward(Jet.seed(x, "value")).value
 
-    def jet(self, x: torch.Tensor, hessian: str = "full", coords: Sequence[str] | None = None) -> Jet:
+    def jet(self, x: torch.Tensor, hessian: str | Derivatives = "full", coords: Sequence[str] | None = None) -> Jet:
         """Value and input-derivatives at ``x`` [N, D], propagated forward in closed form.
 
         ``hessian``: "full" (Hessian, its diagonal and the Laplacian), "diagonal" (the
-        diagonal and the Laplacian), "trace" (the Laplacian only) or "none" (gradient only).
+        diagonal and the Laplacian), "trace" (the Laplacian only), "none" (gradient only), or a
+        :class:`kanpde.Derivatives` set of any order (a :class:`kanpde.TaylorJet` comes back).
         """
+        if isinstance(hessian, Derivatives):
+            self._check_input(x)
+            return self.jet_forward(TaylorJet.seed(x, hessian, coords))
         if hessian not in MODES[1:]:
             raise ValueError(f"hessian: must be one of {', '.join(MODES[1:])}, got {hessian!r}")
         self._check_input(x)
@@ -132,6 +138,8 @@ class Activation(JetModule):
         self.function = ACTIVATIONS[name]
 
     def jet_forward(self, u: Jet) -> Jet:
+        if isinstance(u, TaylorJet):  # any order: the activation's derivatives up to the jet's order
+            return u.compose(SERIES[self.name](u.value, u.order))
         return u.apply(*self.function(u.value))
 
     def extra_repr(self) -> str:

@@ -31,6 +31,8 @@ from torch import nn
 from kanpde import splines
 from kanpde.jet import Jet, outer_terms, outer_terms_adjoint
 from kanpde.nets.base import JetModule, Sequential, check_width, silu_derivatives
+from kanpde.taylor import TaylorJet
+from kanpde.univariate import silu_series
 
 
 class _LayerJet(torch.autograd.Function):
@@ -254,7 +256,36 @@ class KANLayer(JetModule):
         rows = torch.where(inside, cell + torch.arange(n, device=h.device) * cells, n * cells)
         return list(table[:, rows].unbind(0)), s[..., None]
 
+    def edge_derivatives(self, h: torch.Tensor, order: int) -> list[torch.Tensor]:
+        """φ_ji^(d)(h_i) for d = 0 … ``order``, each [N, n, m], in ordinary differentiable torch code.
+
+        On the knot cell of h the spline is Σ_p b_p e_p with e_p = s^p/p!, s = h − t_c (the table of
+        :class:`_LayerJet`), so φ^(d) = Σ_r b_{d+r} e_r + w_b·silu^(d)(h); beyond the spline order k
+        only the silu part is left (the spline's (k+1)-th derivative vanishes between knots)."""
+        k, (points, n), m = self.order, h.shape, self.out_features
+        cells = self.knots.shape[1] - 1
+        cell, inside, s = splines.locate(h, self.knots, self.uniform)
+        column = torch.where(inside, cell, cells) + torch.arange(n, device=h.device) * (cells + 1)
+        table = self._cell_table()  # [k+1 (p), m, n·(cells+1)]
+        # b_p [N, n, m]; unbind, not indexing: one backward op instead of a zero-filled copy per slice
+        b = table.index_select(2, column.reshape(-1)).view(k + 1, m, points, n).permute(0, 2, 3, 1).unbind(0)
+        powers = [s[..., None]]  # e_1 … e_k, [N, n, 1]
+        for r in range(2, k + 1):
+            powers.append(powers[-1] * s[..., None] / r)
+        phi = []
+        for d, silu in enumerate(silu_series(h, order)):
+            edge = silu[..., None] * self.base_weight
+            if d <= k:
+                spline = b[d]
+                for r in range(1, k - d + 1):
+                    spline = spline + b[d + r] * powers[r - 1]
+                edge = edge + spline
+            phi.append(edge)
+        return phi
+
     def jet_forward(self, u: Jet) -> Jet:
+        if isinstance(u, TaylorJet):  # any order: Faà di Bruno with the edges' derivatives, autograd backward
+            return u.edge_sum(self.edge_derivatives(u.value, u.order))
         if u.mode != "value":  # closed-form jets with a hand-written backward
             return u._like(_LayerJet.apply(u.stack, self._cell_table(), self.base_weight, u, self))
         # the plain forward: ordinary torch code, differentiable to any order for nested autograd

@@ -9,6 +9,7 @@ import torch
 
 from kanpde.jet import Jet
 from kanpde.nets.base import ACTIVATIONS, Activation, JetModule, Linear, Sequential, check_width
+from kanpde.univariate import sin_series
 
 
 def _perceptron(width: list[int], activation: str) -> list[JetModule]:
@@ -42,9 +43,9 @@ class FourierFeatures(JetModule):
 
     def jet_forward(self, u: Jet) -> Jet:
         phase = u.linear(2 * math.pi * self.frequencies)
-        v = phase.value
-        sin, cos = torch.sin(v), torch.cos(v)
-        return Jet.cat([phase.apply(sin, cos, -sin), phase.apply(cos, -sin, -cos)])
+        cycle = sin_series(phase.value, 3)  # sin, cos, −sin, −cos: the derivatives of sin repeat with period 4
+        order = range(max(phase.order, 2) + 1)
+        return Jet.cat([phase.apply(*(cycle[k % 4] for k in order)), phase.apply(*(cycle[(k + 1) % 4] for k in order))])
 
 
 class FourierMLP(Sequential):

@@ -121,6 +121,9 @@ def export(source: str | os.PathLike | Any, mode: str = "exact", format: str = "
     field, run_dir, run = _resolve(source, problem)
     _check_kan(field)
     problem = field.problem
+    if problem.is_system or len(problem.hard_conditions()) > 1:  # per-field export: not yet
+        raise ValueError(f"export: {problem.name} has fields {', '.join(problem.fields)} or several hard conditions; "
+                         "symbolic export supports one field with at most one hard condition")
     if resolution is None and run is not None:
         resolution = run.config.evaluate.resolution
     coords = tuple(_symbol(name) for name in problem.coords)
