@@ -190,13 +190,14 @@ def _fem_reference(args) -> int:
     """A built-in problem's FEM reference (scattered points): points, values and the convergence estimate."""
     import importlib
 
-    from kanpde.reference.fem import write_fem_reference
+    from kanpde.reference import reference, write_reference
 
-    solution = importlib.import_module(f"kanpde.problems.{args.name}").fem_reference()
-    path = write_fem_reference(args.out, solution)
+    importlib.import_module(f"kanpde.problems.{args.name}")  # registers its reference
+    solution = reference(args.name)
+    path = write_reference(args.out, solution)
     attrs = solution.attrs
     rate = f", observed rate {attrs['observed_rate']:.2f}" if "observed_rate" in attrs else ""
-    print(f"{args.name}: {len(solution.values)} points by {attrs['method']}; relative change at the last "
+    print(f"{args.name}: {len(solution.points)} points by {attrs['method']}; relative change at the last "
           f"refinement {attrs['self_convergence']:.1e}{rate}")
     print(f"written to {path}")
     return 0
@@ -211,7 +212,8 @@ def _reference(args) -> int:
     if args.name in FEM_PROBLEMS:
         return _fem_reference(args)
     if args.name not in REFERENCES:
-        raise ValueError(f"name: unknown reference {args.name!r}; available: {', '.join([*REFERENCES, *FEM_PROBLEMS])}")
+        available = ", ".join(sorted({*REFERENCES, *FEM_PROBLEMS}))
+        raise ValueError(f"name: unknown reference {args.name!r}; available: {available}")
     solution = reference(args.name)
     path = write_reference(args.out, solution)
     attrs = solution.attrs

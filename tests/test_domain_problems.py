@@ -118,7 +118,7 @@ def test_fem_reference_converges_on_a_disk_and_an_lshape() -> None:
     disk = Disk([0.0, 0.0], 1.0)
     points = grid_points(disk, 21)
     ref = converged_poisson(partial(outline, disk), 4.0, [(0.0, on_parts(disk, [0]))], points, 0.3, 2, 2)  # 1 − r²
-    assert np.abs(ref.values - (1 - (points**2).sum(1))).max() < 1e-4
+    assert np.abs(ref.fields["u"] - (1 - (points**2).sum(1))).max() < 1e-4
     assert ref.attrs["self_convergence"] < 1e-3
     lshape = Rectangle([-1, -1], [1, 1]) - Rectangle([0, 0], [1, 1])
     points = grid_points(lshape, 21)
@@ -126,7 +126,30 @@ def test_fem_reference_converges_on_a_disk_and_an_lshape() -> None:
     ref = converged_poisson(partial(outline, lshape), 1.0, [(0.0, on_parts(lshape, lshape.boundary_parts()))],
                             points, 0.25, 3, 3)
     assert 0 < ref.attrs["observed_rate"] < 2.5 and ref.attrs["relative_changes"][1] < ref.attrs["relative_changes"][0]
-    assert math.isclose(ref.values.max(), 0.1492, abs_tol=2e-3)  # the maximum of the L-shape torsion function
+    assert math.isclose(ref.fields["u"].max(), 0.1492, abs_tol=2e-3)  # the maximum of the L-shape torsion function
+
+
+def test_fem_reference_is_a_cached_scattered_reference(tmp_path, monkeypatch) -> None:
+    """problem_reference stores the FEM solution as a scattered Reference in $KANPDE_CACHE and reads it back."""
+    pytest.importorskip("skfem")
+    pytest.importorskip("triangle")
+    from kanpde.geometry import domain_from_spec
+    from kanpde.geometry.meshing import problem_reference, register_fem
+    from kanpde.reference import registry
+
+    monkeypatch.setenv("KANPDE_CACHE", str(tmp_path))
+    disk = domain_from_spec({"disk": [[0.0, 0.0], 1.0], "name": "rim"})
+    built = problem_reference("disk_test", disk, 4.0, [[0.0, "rim"]], h=0.3, levels=2, order=2, resolution=11)
+    assert built.layout == "points" and built.coords == ("x", "y") and len(list(tmp_path.glob("disk_test*.h5"))) == 1
+    assert np.abs(built.fields["u"] - (1 - (built.points**2).sum(1))).max() < 1e-3  # −Δu = 4, u = 0: u = 1 − r²
+    again = problem_reference("disk_test", disk, 4.0, [[0.0, "rim"]], h=0.3, levels=2, order=2, resolution=11)
+    assert np.array_equal(again.points, built.points) and np.array_equal(again.fields["u"], built.fields["u"])
+    assert again.attrs["mesh_sizes"] == built.attrs["mesh_sizes"] and again.attrs["method"] == built.attrs["method"]
+    monkeypatch.setattr(registry, "REFERENCES", dict(registry.REFERENCES))  # the registration stays in this test
+    monkeypatch.setattr(registry, "_SOLVERS", dict(registry._SOLVERS))
+    register_fem("disk_test", disk, 4.0, [[0.0, "rim"]], h=0.3, levels=2, order=2, resolution=11)
+    registered = registry.reference("disk_test")  # the same cache file
+    assert np.array_equal(registered.fields["u"], built.fields["u"]) and len(list(tmp_path.glob("*.h5"))) == 1
 
 
 def test_fem_refuses_unsupported_domains() -> None:

@@ -22,9 +22,11 @@ from kanpde.geometry.csg import Difference, Intersection, Union
 from kanpde.geometry.domain import Domain
 from kanpde.geometry.primitives import Ball, Ellipse, Polygon
 from kanpde.geometry.spec import domain_from_spec
-from kanpde.reference.fem import FEMReference, cached_fem, converged_poisson
+from kanpde.reference.fem import converged_poisson
+from kanpde.reference.registry import register_reference
+from kanpde.reference.store import Reference, cached
 
-__all__ = ["outline", "on_parts", "grid_points", "spec_reference", "problem_reference"]
+__all__ = ["outline", "on_parts", "grid_points", "spec_reference", "problem_reference", "register_fem"]
 
 
 def _subdivide(corners: np.ndarray, h: float) -> np.ndarray:
@@ -128,21 +130,32 @@ def grid_points(domain: Domain, resolution: int) -> np.ndarray:
 
 
 def spec_reference(spec: str, source: float, dirichlet: str, h: float = 0.02, levels: int = 3, order: int = 3,
-                   resolution: int = 101) -> FEMReference:
+                   resolution: int = 101) -> Reference:
     """The converged FEM solution of −Δu = ``source`` on the domain of a YAML spec (JSON text), with
     ``dirichlet`` a JSON list of [value, on] pairs, at the grid points inside the domain. All arguments
-    are plain values, so that :func:`cached_fem` can key the cache by them."""
+    are plain values, so that :func:`kanpde.reference.store.cached` can key the cache by them."""
     domain = domain_from_spec(json.loads(spec))
     conditions = [(float(value), on_parts(domain, domain.parts_of(on))) for value, on in json.loads(dirichlet)]
     return converged_poisson(partial(outline, domain), source, conditions, grid_points(domain, resolution), h,
                              levels, order)
 
 
-def problem_reference(name: str, domain: Domain, source: float, dirichlet: list, **options: Any) -> FEMReference | None:
+def _fem_arguments(domain: Domain, source: float, dirichlet: list, options: dict[str, Any]) -> dict[str, Any]:
+    """The plain-valued arguments of :func:`spec_reference` for a domain built from a spec."""
+    return {"spec": json.dumps(domain.__dict__["spec"], sort_keys=True), "source": float(source),
+            "dirichlet": json.dumps(dirichlet), **options}
+
+
+def register_fem(name: str, domain: Domain, source: float, dirichlet: list, **options: Any) -> None:
+    """Register the FEM reference of the built-in problem ``name`` on its own ``domain`` (built from a spec) in
+    :mod:`kanpde.reference`'s registry: ``kanpde.reference.reference(name)`` then builds or reads it (the same
+    cache file as :func:`problem_reference`)."""
+    register_reference(name, **_fem_arguments(domain, source, dirichlet, options))(spec_reference)
+
+
+def problem_reference(name: str, domain: Domain, source: float, dirichlet: list, **options: Any) -> Reference | None:
     """The cached FEM reference of a built-in Poisson problem on ``domain``, if that domain came from a spec;
     ``options`` (h, levels, order, resolution) go to :func:`spec_reference`."""
-    spec = domain.__dict__.get("spec")
-    if spec is None:
+    if domain.__dict__.get("spec") is None:
         return None
-    return cached_fem(name, spec_reference, spec=json.dumps(spec, sort_keys=True), source=float(source),
-                      dirichlet=json.dumps(dirichlet), **options)
+    return cached(name, spec_reference, **_fem_arguments(domain, source, dirichlet, options))

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from kanpde.geometry import domain_from_spec
+from kanpde.geometry.meshing import problem_reference, register_fem
 from kanpde.jet import Jet
 from kanpde.problem import Dirichlet, Problem
 
@@ -16,8 +17,6 @@ DIRICHLET = [[1.0, "outer"], [0.0, "hole"]]  # (value, part) pairs, as the FEM r
 
 def fem_reference(domain=None):
     """The FEM reference on ``domain`` (default: the built-in one), cached (first time: minutes)."""
-    from kanpde.geometry.meshing import problem_reference
-
     return problem_reference(PoissonHoles.problem_name, domain or PoissonHoles.domain, 0.0, DIRICHLET)
 
 
@@ -37,4 +36,7 @@ class PoissonHoles(Problem):
 
     def reference(self) -> tuple[np.ndarray, np.ndarray] | None:
         solution = fem_reference(self.domain)
-        return None if solution is None else (solution.points, solution.values)
+        return None if solution is None else (solution.points, solution.fields["u"])
+
+
+register_fem(PoissonHoles.problem_name, PoissonHoles.domain, 0.0, DIRICHLET)  # kanpde.reference.reference

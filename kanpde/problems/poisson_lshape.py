@@ -6,18 +6,18 @@ import numpy as np
 import torch
 
 from kanpde.geometry import domain_from_spec
+from kanpde.geometry.meshing import problem_reference, register_fem
 from kanpde.jet import Jet
 from kanpde.problem import Dirichlet, Problem
 
 SPEC = {"difference": [{"rectangle": [[-1.0, -1.0], [1.0, 1.0]]}, {"rectangle": [[0.0, 0.0], [1.0, 1.0]]}]}
 
+FEM = (1.0, [[0.0, "all"]], {"h": 0.04})  # source, Dirichlet data; finest h = 0.01: ~0.5 M P3 unknowns (3.4× the plate)
+
 
 def fem_reference(domain=None):
     """The FEM reference on ``domain`` (default: the built-in one): P3 at h = 0.04, 0.02, 0.01, cached."""
-    from kanpde.geometry.meshing import problem_reference
-
-    return problem_reference(PoissonLShape.problem_name, domain or PoissonLShape.domain, 1.0, [[0.0, "all"]],
-                             h=0.04)  # finest h = 0.01: ~0.5 M P3 unknowns (the area is 3.4× the plate's)
+    return problem_reference(PoissonLShape.problem_name, domain or PoissonLShape.domain, FEM[0], FEM[1], **FEM[2])
 
 
 class PoissonLShape(Problem):
@@ -40,4 +40,7 @@ class PoissonLShape(Problem):
 
     def reference(self) -> tuple[np.ndarray, np.ndarray] | None:
         solution = fem_reference(self.domain)
-        return None if solution is None else (solution.points, solution.values)
+        return None if solution is None else (solution.points, solution.fields["u"])
+
+
+register_fem(PoissonLShape.problem_name, PoissonLShape.domain, FEM[0], FEM[1], **FEM[2])  # kanpde.reference.reference

@@ -16,15 +16,13 @@ they are imported when a reference is built.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from kanpde.reference.store import Reference
 
 Value = float | Callable[[np.ndarray], np.ndarray]
 Predicate = Callable[[np.ndarray, float], np.ndarray]
@@ -33,18 +31,7 @@ Outline = Callable[[float], tuple[list[np.ndarray], list[np.ndarray], list[tuple
 """The boundary for mesh size h: closed loops of vertices (outer first), one point inside each hole, and
 (signed distance, projection) pairs of the curved boundaries that mid-edge nodes are moved onto."""
 
-__all__ = ["FEMReference", "mesh", "poisson_fem", "probe", "converged_poisson", "write_fem_reference",
-           "read_fem_reference", "cached_fem"]
-
-
-@dataclass(eq=False)
-class FEMReference:
-    """Reference values at scattered points: ``values[i] = u(points[i])``; ``attrs`` holds the method,
-    mesh sizes, the self-convergence estimate and the observed rate."""
-
-    points: np.ndarray
-    values: np.ndarray
-    attrs: dict[str, Any] = field(default_factory=dict)
+__all__ = ["mesh", "poisson_fem", "probe", "converged_poisson"]
 
 
 def _libraries():
@@ -148,8 +135,10 @@ def probe(basis, u: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def converged_poisson(outline: Outline, source: Value, dirichlet: Sequence[tuple[Value, Predicate]],
-                      points: np.ndarray, h: float, levels: int = 3, order: int = 3) -> FEMReference:
-    """Solve at h, h/2, …, h/2^(levels−1); values at ``points`` from the finest. ``attrs``: the relative
+                      points: np.ndarray, h: float, levels: int = 3, order: int = 3,
+                      coords: Sequence[str] = ("x", "y")) -> Reference:
+    """Solve at h, h/2, …, h/2^(levels−1); the field ``u`` at ``points`` (columns ``coords``) from the finest,
+    as a scattered :class:`Reference`. ``attrs``: the relative
     max change between the last two levels (``self_convergence``), the observed rate from the last three,
     and the error estimate change/(2^rate − 1) (Richardson) when the rate is positive."""
     sizes = [h / 2**k for k in range(levels)]
@@ -167,46 +156,5 @@ def converged_poisson(outline: Outline, source: Value, dirichlet: Sequence[tuple
         attrs["observed_rate"] = rate
         if rate > 0:
             attrs["error_estimate"] = changes[-1] / (2**rate - 1)
-    return FEMReference(points, values[-1], attrs)
-
-
-# -- storage ------------------------------------------------------------------------------------
-def write_fem_reference(path: str | os.PathLike, reference: FEMReference) -> Path:
-    """HDF5 with datasets ``points`` [P, D] and ``values`` [P]; attrs as JSON text."""
-    import h5py
-
-    path = Path(path)
-    with h5py.File(path, "w") as f:
-        f.create_dataset("points", data=reference.points)
-        f.create_dataset("values", data=reference.values)
-        f.attrs["attrs"] = json.dumps(reference.attrs)
-    return path
-
-
-def read_fem_reference(path: str | os.PathLike) -> FEMReference:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return FEMReference(f["points"][()], f["values"][()], json.loads(f.attrs["attrs"]))
-
-
-def cached_fem(name: str, builder: Callable[..., FEMReference], **params: Any) -> FEMReference:
-    """``builder(**params)``, computed once and then read from the reference cache (see kanpde.reference.store)."""
-    import tempfile
-
-    from kanpde.reference.store import cache_path
-
-    path = cache_path(f"{name}-fem", builder, **params)
-    if path.is_file():
-        return read_fem_reference(path)
-    result = builder(**params)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".h5.tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write_fem_reference(tmp, result)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return result
+    attrs["resolution"] = f"h = {sizes[-1]:g}, P{order}"
+    return Reference.scattered(points, coords, {"u": values[-1]}, attrs)
