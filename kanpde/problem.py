@@ -282,6 +282,9 @@ class Problem:
         for c in self.conditions:
             if c.hard and not isinstance(c, (Dirichlet, Initial)):
                 raise ValueError(f"{owner} ({c.name}): only Dirichlet and Initial conditions can be hard")
+            if c.hard and isinstance(c, Dirichlet) and callable(c.on):
+                raise ValueError(f"{owner} ({c.name}): a hard condition needs part names in on=, not a predicate "
+                                 "(its distance function φ is built from whole parts)")
 
     def faces_of(self, condition: Condition) -> list[int]:
         """Part ids (for a box: indices into ``box.faces()``) a boundary condition applies to (all parts

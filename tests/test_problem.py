@@ -219,6 +219,14 @@ def test_hard_dirichlet_conditions_on_a_common_part_are_refused():
         Overlap()
 
 
+def test_a_hard_condition_on_a_predicate_is_refused():
+    class Predicate(Heat):
+        conditions = [Dirichlet(0.0, on=lambda x: x[:, 0] < 0.5, hard=True)]
+
+    with pytest.raises(ValueError, match="Predicate.*not a predicate"):
+        Predicate()
+
+
 @pytest.mark.parametrize("make_net", [random_kan, random_mlp])
 def test_hard_dirichlet_conditions_on_different_parts_combine(make_net):
     class TwoSides(Heat):
