@@ -21,6 +21,7 @@ _HOME = {  # public name -> the module that defines it
     "Problem": "kanpde.problem", "Derivatives": "kanpde.taylor", "TaylorJet": "kanpde.taylor",
     "LoadedRun": "kanpde.solver", "load": "kanpde.solver", "solve": "kanpde.solver",
     "DivergenceError": "kanpde.train", "Trainer": "kanpde.train", "export": "kanpde.symbolic",
+    "Observations": "kanpde.data", "Unknown": "kanpde.unknown",
 }
 
 __all__ = [*_HOME, "__version__"]

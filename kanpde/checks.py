@@ -66,7 +66,9 @@ def check_config(config: Config, problem: Problem, report: Callable[[str], None]
             grid = size
         if train.grid_update_every and not train.grid_update_until:
             report("train.grid_update_every is ignored: train.grid_update_until is 0 (updates stop before step 0)")
-    if problem.reference() is not None and config.evaluate.resolution != EvaluateConfig().resolution:
+    with problem.true_values():
+        has_reference = problem.reference() is not None
+    if has_reference and config.evaluate.resolution != EvaluateConfig().resolution:
         report(f"evaluate.resolution is ignored: {problem.name} is evaluated on its reference solution's grid")
 
 

@@ -113,6 +113,10 @@ def _solve(args) -> int:
             f"rel. L2 error {summary['rel_l2']:.3e}")
     print(line)
     print(f"run directory: {out if out else 'see summary'}")
+    if summary.get("identified"):
+        from kanpde.identify import describe
+
+        print(f"identified: {describe(summary['identified'])}")
     return 0
 
 

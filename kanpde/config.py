@@ -22,9 +22,9 @@ from typing import Any, NoReturn
 import yaml
 
 __all__ = [
-    "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "PointsConfig", "StagePointsConfig", "StageConfig",
-    "TrainConfig", "EvaluateConfig", "OutputConfig", "Config", "load_config", "config_from_dict", "config_to_dict",
-    "dump_config", "apply_overrides",
+    "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "AdaptiveConfig", "PointsConfig",
+    "StagePointsConfig", "StageConfig", "LossBalancingConfig", "TrainConfig", "EvaluateConfig", "OutputConfig",
+    "DataConfig", "Config", "load_config", "config_from_dict", "config_to_dict", "dump_config", "apply_overrides",
 ]
 
 BUILTIN_DIR = Path(__file__).parent / "problems"  # built-in configs; read at call time (tests monkeypatch it)
@@ -193,7 +193,9 @@ def _param(v: Any, path: str, depth: int = 0) -> Any:
         return v
     if isinstance(v, (list, tuple)) and depth < 3:
         return [_param(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v)]
-    _fail(path, "a scalar or a list of scalars", v)
+    if isinstance(v, Mapping) and depth == 0:  # an unknown parameter {unknown: true, init: ...}: checked by the problem
+        return {str(k): _param(x, f"{path}.{k}", 1) for k, x in v.items()}
+    _fail(path, "a scalar, a list of scalars or {unknown: true, init: ...}", v)
 
 
 def _domain(v: Any, path: str) -> dict | None:
@@ -259,7 +261,8 @@ class ProblemConfig:
     """Which PDE to solve: a built-in name or ``path/to/file.py:ClassName``; ``params`` are checked by the problem."""
 
     name: str = _f(string())
-    params: dict[str, Any] = _f(mapping_of(string(), Check("a scalar or a list of scalars", _param),
+    params: dict[str, Any] = _f(mapping_of(string(), Check("a scalar, a list of scalars or {unknown: true, init: ...}",
+                                                             _param),
                                            "a mapping of parameter names to scalars or lists"), {})
     domain: dict | None = _f(Check("a domain mapping or null", _domain), None)
 
@@ -274,12 +277,24 @@ class ModelConfig:
     grid: int = _f(integer(1, MAX_GRID), 5)
     order: int = _f(integer(0, MAX_ORDER), 3)
     grid_eps: float = _f(number("a number in [0, 1]", lambda x: 0 <= x <= 1), 0.02)
+    grid_monitor: str = _f(choice("quantile", "arclength", "curvature"), "quantile")
     grid_range: tuple[float, float] = _f(Check("a list [lo, hi] of finite numbers with lo < hi", _grid_range),
                                          [-1.0, 1.0])
     activation: str = _f(choice("tanh", "sin", "silu", "softplus"), "tanh")
     omega0: float = _f(POSITIVE, 30.0)
     sigma: float = _f(POSITIVE, 1.0)
     features: int = _f(integer(1, 10**5), 64)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveConfig:
+    """Residual-based adaptive interior points (RAD, see kanpde.adaptive): every ``every`` steps ``pool`` uniform
+    candidates (null: 10 x points.interior), kept with probability ∝ |r|^k / mean|r|^k + c."""
+
+    every: int = _f(POSITIVE_COUNT, 1000)
+    pool: int | None = _f(nullable(integer(1, MAX_POINTS)), None)
+    k: float = _f(NON_NEGATIVE, 1.0)
+    c: float = _f(NON_NEGATIVE, 1.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -292,6 +307,7 @@ class PointsConfig:
     sampler: str = _f(choice("uniform", "sobol", "halton", "lhs", "grid"), "sobol")
     resample_every: int = _f(COUNT, 0)
     seed: int | None = _f(nullable(integer(0, 2**32 - 1)), None)  # null: train.seed; compare shares one
+    adaptive: AdaptiveConfig | None = _f(nullable(section(AdaptiveConfig)), None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -333,6 +349,15 @@ class StageConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LossBalancingConfig:
+    """Loss weights set by gradient norms every ``every`` steps, λ ← (1 − alpha)·λ + alpha·λ̂ (kanpde.balancing)."""
+
+    method: str = _f(choice("gradient_norm"), "gradient_norm")
+    every: int = _f(POSITIVE_COUNT, 100)
+    alpha: float = _f(number("a number in (0, 1]", lambda x: 0 < x <= 1), 0.9)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Optimisation: stages, grid extension/update schedule, loss weights, recovery from divergence."""
 
@@ -348,6 +373,7 @@ class TrainConfig:
     grid_update_until: int = _f(COUNT, 0)
     loss_weights: dict[str, float] = _f(mapping_of(string(), number("a non-negative finite number", lambda x: x >= 0),
                                                    "a mapping of loss-term names to weights"), {})
+    loss_balancing: LossBalancingConfig | None = _f(nullable(section(LossBalancingConfig)), None)
     max_recoveries: int = _f(integer(0, 1000), 3)
     causal_epsilon: float | str = _f(_causal_epsilon("a non-negative finite number or 'auto'"), 0.0)
     causal_min_weight: float = _f(number("a number in (0, 1)", lambda x: 0 < x < 1), 0.05)
@@ -378,6 +404,19 @@ class OutputConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """Measured data: a CSV, NPZ or HDF5 file (relative to the current directory) whose columns are named
+    by the problem's coordinates and fields; ``field`` null means the only field; ``noise`` the
+    measurements' standard deviation, if known (the misfit is divided by it)."""
+
+    file: str = _f(string())
+    field: str | None = _f(string(nullable=True), None)
+    weight: float = _f(NON_NEGATIVE, 1.0)
+    noise: float | None = _f(nullable(POSITIVE), None)
+    name: str | None = _f(string(nullable=True), None)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """A whole run; ``source`` is the file it was loaded from (not part of the schema or of equality)."""
 
@@ -387,6 +426,7 @@ class Config:
     train: TrainConfig = _f(section(TrainConfig), {})
     evaluate: EvaluateConfig = _f(section(EvaluateConfig), {})
     output: OutputConfig = _f(section(OutputConfig), {})
+    data: tuple[DataConfig, ...] = _f(list_of(section(DataConfig), "a list of {file: ..., field: ...} mappings", 0), [])
     source: str = field(default="<dict>", compare=False)
 
 

@@ -65,6 +65,10 @@ class Field(nn.Module):
         self.register_buffer("_lo", torch.tensor(box.lo, dtype=torch.float64))
         self.register_buffer("_scale", torch.tensor(box.scale, dtype=torch.float64))
         self.periodic_axes = [box.names.index(name) for name in problem.periodic]
+        # the problem's unknown parameters train with the network (a new Field starts them afresh)
+        for name, unknown in problem.unknowns.items():
+            problem.unknowns[name] = unknown.fresh()
+        self.unknowns = nn.ModuleDict(problem.unknowns)
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         """ξ = 2(x − lo)/(hi − lo) − 1 ∈ [-1, 1]^D."""

@@ -1,13 +1,14 @@
-"""Loss terms: the mean squared PDE residual (or each named residual of a system) and one mean
-squared error per soft condition."""
+"""Loss terms: the mean squared PDE residual (or each named residual of a system), one mean
+squared error per soft condition and one mean squared misfit per set of observations."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
 from kanpde.conditions import Condition
+from kanpde.data import Observations
 from kanpde.field import Field, field_jet
 from kanpde.geometry import Points
 from kanpde.problem import RESERVED
@@ -108,8 +109,10 @@ def causal_mean(squared: torch.Tensor, t: torch.Tensor, t0: float, t1: float, ep
 
 def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, causal_chunks: int = 16,
                across_ranks: SumOverRanks | None = None, time_end: float | None = None,
-               frozen: dict | None = None, causal_min_weight: float = 0.05) -> dict[str, torch.Tensor]:
-    """Every loss term by name: "residual" and each soft condition's. With ``causal_epsilon`` > 0 or
+               frozen: dict | None = None, causal_min_weight: float = 0.05,
+               observations: Sequence[Observations] | None = None) -> dict[str, torch.Tensor]:
+    """Every loss term by name: "residual", each soft condition's and each set of observations' (mean
+    squared misfit; ``observations`` this rank's share, default the problem's data). With ``causal_epsilon`` > 0 or
     "auto" (space-time problems) the residual term is the causally weighted mean, its chunks spanning
     [t0, ``time_end``] (default t1: the points' time window), its weights kept in ``frozen`` if given
     (see :func:`causal_mean`). With ``across_ranks``
@@ -133,6 +136,9 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
     for condition in problem.soft_conditions:
         term = _mse(condition_error(field, condition, points), across_ranks)
         terms[condition.name] = condition.weight * term if isinstance(condition, Condition) else term
+    for data in problem.data if observations is None else observations:
+        index = problem.fields.index(data.field)
+        terms[data.name] = _mse(data.misfit(field(data.x)[:, index]), across_ranks)
     return terms
 
 

@@ -17,6 +17,7 @@ residuals, and its conditions into targets or exact output transforms.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import math
@@ -37,9 +38,11 @@ from kanpde.conditions import (
     Robin,
     target_values,
 )
+from kanpde.data import Observations
 from kanpde.geometry import Box, Domain
 from kanpde.jet import MODES, Jet
 from kanpde.taylor import Derivatives, jet_order, resolve, trace
+from kanpde.unknown import Unknown, unknown_from
 
 # the condition classes live in kanpde.conditions; importing them from here keeps working
 __all__ = ["Problem", "did_you_mean", "target_values", "Condition", "Dirichlet", "Neumann", "Robin", "Periodic",
@@ -77,7 +80,10 @@ class Problem:
                        (("x", "x"), ("x", "t")), or "auto" (found by one tracing pass of the
                        residual); the instance holds the resolved jet mode;
       ``params``       parameters with defaults, settable from YAML (``problem.params``) and
-                       read as attributes (``self.kappa``);
+                       read as attributes (``self.kappa``); a :class:`kanpde.Unknown` (or YAML
+                       ``{unknown: true, init: ...}``) is trained with the network, ``self.nu`` a tensor;
+      ``observations`` measured data (:class:`kanpde.Observations`), each a loss term; more are
+                       added by :meth:`add_observations` (YAML ``data:``);
       ``conditions``   boundary/initial/point conditions (:mod:`kanpde.conditions`);
       ``description``  one line for ``python -m kanpde list``;
       ``periodic``     coordinates in which the field is built exactly periodic: the network
@@ -95,6 +101,7 @@ class Problem:
     description: ClassVar[str] = ""
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
+    observations: ClassVar[Sequence[Observations]] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -126,11 +133,23 @@ class Problem:
                 isinstance(f, str) and f.isidentifier() for f in self.fields):
             raise ValueError(f"{cls.__name__}.fields: must be distinct names, got {self.fields!r}")
         self.params = dict(cls.params)
+        self.unknowns: dict[str, Unknown] = {}
+        for key, value in cls.params.items():
+            if isinstance(value, Unknown):
+                self.unknowns[key] = value.fresh()
         for key, value in params.items():
             if key not in cls.params:
                 raise ValueError(f"problem.params.{key}: unknown parameter of {self.name}"
                                  f"{did_you_mean(key, list(cls.params))}")
             default = cls.params[key]
+            unknown = unknown_from(value, f"problem.params.{key}")
+            if unknown is not None:
+                if isinstance(default, bool) or not isinstance(default, (int, float, Unknown)):
+                    raise ValueError(f"problem.params.{key}: only a numeric parameter can be unknown")
+                self.unknowns[key] = unknown
+                self.params[key] = unknown
+                continue
+            self.unknowns.pop(key, None)
             if isinstance(default, bool) and not isinstance(value, bool):
                 raise ValueError(f"problem.params.{key}: must be true or false, got {value!r}")
             if isinstance(default, (int, float)) and not isinstance(default, bool):
@@ -139,10 +158,55 @@ class Problem:
                 value = type(default)(value) if isinstance(default, float) else value
             self.params[key] = value
         for key, value in self.params.items():
-            setattr(self, key, value)
+            if key not in self.unknowns:
+                setattr(self, key, value)
+        self._added: list[Observations] = []
         self._check_conditions()
         self.derivatives = self._resolve_derivatives(declared)
         self.condition_modes = {c.name: self._condition_mode(c) for c in self.conditions}
+        for index, observations in enumerate(self.observations):
+            self._check_observations(observations, list(self.observations)[:index])
+
+    def __getattr__(self, name: str) -> Any:
+        """An unknown parameter reads as its current value, a 0-d tensor that carries gradients."""
+        unknowns = self.__dict__.get("unknowns")
+        if unknowns is not None and name in unknowns:
+            if self.__dict__.get("_true_values"):
+                default = type(self).params[name]
+                return default.init if isinstance(default, Unknown) else default
+            return unknowns[name].value
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @contextlib.contextmanager
+    def true_values(self):
+        """Within this block an unknown parameter reads as its default, the truth that ``exact()`` and
+        ``reference()`` describe (the evaluation uses it: the error is against the true solution)."""
+        self._true_values = True
+        try:
+            yield self
+        finally:
+            self._true_values = False
+
+    @property
+    def data(self) -> list[Observations]:
+        """All measured data: the problem's own ``observations`` and those added."""
+        return list(self.observations) + self._added
+
+    def add_observations(self, observations: Observations) -> None:
+        """Add measured data (a loss term of its own), checked against the domain and fields."""
+        self._check_observations(observations, self.data)
+        self._added.append(observations)
+
+    def _check_observations(self, observations: Observations, others: Sequence[Observations]) -> None:
+        if not isinstance(observations, Observations):
+            raise TypeError(f"{type(self).__name__}.observations: expected kanpde.Observations, got {observations!r}")
+        observations.check(self.box, self.fields)
+        taken = [c.name for c in self.conditions] + [o.name for o in others] + list(RESERVED) + [
+            "residual", *self.unknowns]
+        if observations.name in taken:
+            raise ValueError(f"{observations.source}: the loss term name {observations.name!r} is taken; "
+                             "give the data a name")
+
 
     def _probe(self) -> torch.Tensor:
         """Two points inside the box, for tracing passes."""
@@ -209,7 +273,8 @@ class Problem:
     @property
     def has_solution(self) -> bool:
         probe = torch.zeros(1, self.box.dim, dtype=torch.float64)
-        return self.exact(probe) is not None or self.reference() is not None
+        with self.true_values():  # exact() and reference() describe the truth, also of unknown parameters
+            return self.exact(probe) is not None or self.reference() is not None
 
     # -- conditions ---------------------------------------------------------------------
     def _check_conditions(self) -> None:
@@ -220,7 +285,7 @@ class Problem:
                 raise TypeError(f"{owner}: expected kanpde conditions ({', '.join(c.__name__ for c in CONDITIONS)}), "
                                 f"got {condition!r}")
             where = f"{owner} ({condition.name})"
-            if condition.name in names or condition.name == "residual" or condition.name in RESERVED:
+            if condition.name in names or condition.name in ("residual", *RESERVED, *self.unknowns):
                 raise ValueError(f"{where}: the name {condition.name!r} is used twice or reserved; pass name=")
             names.add(condition.name)
             if not (math.isfinite(condition.weight) and condition.weight >= 0):
@@ -320,8 +385,8 @@ class Problem:
         return [c for c in self.conditions if not c.hard]
 
     def loss_terms(self, residuals: Sequence[str] = ("residual",)) -> list[str]:
-        """Names of the loss terms: the residual(s) and every soft condition."""
-        return list(residuals) + [c.name for c in self.soft_conditions]
+        """Names of the loss terms: the residual(s), every soft condition and every set of observations."""
+        return list(residuals) + [c.name for c in self.soft_conditions] + [o.name for o in self.data]
 
     # -- hard constraints ---------------------------------------------------------------
     def output_transform(self, u: Jet, x: torch.Tensor) -> Jet:
@@ -417,5 +482,5 @@ class Problem:
         return factor
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())  # an unknown shows as Unknown(...)
         return f"{type(self).__name__}({params})"

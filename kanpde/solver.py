@@ -24,10 +24,14 @@ import numpy as np
 import torch
 
 from kanpde import checks, distributed, plots
+from kanpde.adaptive import build_adaptive
 from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ConfigError, ModelConfig, ProblemConfig, config_from_dict, load_config
+from kanpde.data import read_observations
 from kanpde.field import Field
 from kanpde.geometry import Box, Sampler, domain_from_spec, evaluation_grid
+from kanpde.identify import METHOD as IDENTIFY_METHOD
+from kanpde.identify import identified
 from kanpde.loss import condition_error, residuals
 from kanpde.nets import KAN, MLP, SIREN, FourierMLP, JetModule
 from kanpde.problem import Problem
@@ -38,6 +42,7 @@ from kanpde.version import __version__
 BUILTIN_PROBLEMS = Path(__file__).parent / "problems"
 MAX_PARAMETERS = 10**8
 MAX_EVALUATION_POINTS = 2 * 10**6  # 1414² in 2-D: finer grids evaluate slower than they inform
+IDENTIFY_POINTS = 20000  # collocation points for the identified parameters' standard errors
 
 
 # -- a user's problem code ----------------------------------------------------------------
@@ -130,6 +135,13 @@ def build_problem(config: ProblemConfig) -> Problem:
         return cls(domain=domain, **config.params)
 
 
+def add_data(config: Config, problem: Problem) -> None:
+    """Read the config's ``data`` files (relative to the current directory) into the problem's observations."""
+    for entry in config.data:
+        problem.add_observations(read_observations(entry.file, problem.coords, problem.fields, entry.field,
+                                                   entry.noise, entry.weight, entry.name))
+
+
 def build_net(config: ModelConfig, problem: Problem) -> JetModule:
     """The network of ``config``, checked against the problem's input and output sizes."""
     width = list(config.width)
@@ -152,7 +164,7 @@ def build_net(config: ModelConfig, problem: Problem) -> JetModule:
                              f"order {config.order} cannot represent (zero between knots); set model.order to "
                              f"at least {needed} ({needed + 1} for a continuous {_ordinal(needed)} derivative)")
         return KAN(width, grid=config.grid, order=config.order, grid_range=tuple(config.grid_range),
-                   grid_eps=config.grid_eps)
+                   grid_eps=config.grid_eps, grid_monitor=config.grid_monitor)
     if config.type == "mlp":
         return MLP(width, activation=config.activation)
     if config.type == "siren":
@@ -243,6 +255,11 @@ class Evaluation:
 
     @classmethod
     def build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
+        with problem.true_values():  # against the true solution, also when a parameter is unknown
+            return cls._build(problem, resolution, dtype, device)
+
+    @classmethod
+    def _build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
         grid = problem.reference()
         if grid is not None and isinstance(grid[0], np.ndarray) and grid[0].ndim == 2:
             points, reference = _scattered(problem, *grid, dtype, device)
@@ -391,6 +408,7 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
            quiet: bool, force: bool, resume: bool) -> dict:
     dtype = getattr(torch, config.train.dtype)
     problem = problem if problem is not None else build_problem(config.problem)
+    add_data(config, problem)
     main = world.is_main  # rank 0 evaluates, shows progress and writes
     warnings: list[str] = []  # said once everything is checked, so that an error comes alone
     checks.check_config(config, problem, warnings.append)
@@ -400,10 +418,11 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
     with user_code():
         evaluation = distributed.on_main(
             lambda: Evaluation.build(problem, config.evaluate.resolution, dtype, torch_device), world)
+    adaptive = build_adaptive(config.points.adaptive, field, config.points.interior, sampler.seed, world)
     with user_code():  # the trainer evaluates the residual once for the loss terms' names
         trainer = Trainer(field, sampler, config.train, evaluate=(lambda: evaluation.metrics(field)) if main else None,
                           evaluate_every=config.evaluate.every, checkpoint_every=config.output.checkpoint_every,
-                          progress=main and not quiet, world=world)
+                          progress=main and not quiet, world=world, adaptive=adaptive)
     path = Path(out or config.output.dir or default_out(config))
     if resume:  # the checkpoint is read and checked against the config before anything is written
         state = distributed.broadcast_object(distributed.on_main(lambda: _resume_state(path, config), world), world)
@@ -489,6 +508,10 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
         "completed": trainer.step >= trainer.total_steps, "world_size": world.size,
         "fields": list(problem.fields), "loss_terms": list(trainer.weights),
     }
+    if problem.unknowns:
+        points = trainer.points(max(trainer.step - 1, 0)).interior
+        summary["identified"] = identified(field, points[:IDENTIFY_POINTS])
+        summary["identified_method"] = IDENTIFY_METHOD
     run.write_history(trainer.history.rows)
     run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": __version__})
     evaluation = evaluation.output or evaluation  # the grid the solution file and plot show

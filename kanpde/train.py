@@ -6,6 +6,8 @@ is rebuilt afterwards, since its state belongs to the old parameters. With time 
 the points of a space-time problem are confined to a growing time interval [t0, t_k]
 (time marching). A stage may have its own points (more of them for L-BFGS, say). A
 non-finite loss or gradient restores the last good state and lowers the learning rate.
+Optional: residual-adaptive interior points (:mod:`kanpde.adaptive`) and loss weights set by
+gradient norms (:mod:`kanpde.balancing`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import torch
 from tqdm.auto import tqdm
 
 from kanpde import distributed
+from kanpde.adaptive import ResidualAdaptive
+from kanpde.balancing import GradientNormBalancing
 from kanpde.config import StageConfig, TrainConfig
 from kanpde.distributed import World
 from kanpde.field import Field
@@ -90,7 +94,7 @@ class Trainer:
     def __init__(self, field_: Field, sampler: Sampler, config: TrainConfig, *,
                  evaluate: Callable[[], dict[str, float]] | None = None, evaluate_every: int = 0,
                  on_checkpoint: Callable[[Trainer], None] | None = None, checkpoint_every: int = 0,
-                 progress: bool = True, world: World = distributed.SINGLE):
+                 progress: bool = True, world: World = distributed.SINGLE, adaptive: ResidualAdaptive | None = None):
         self.field, self.sampler, self.config, self.world = field_, sampler, config, world
         self.samplers = tuple(  # per stage: ``points`` with the stage's own settings, if any
             sampler.derive(f"train.stages[{index}].points", **stage.points.changes()) if stage.points else sampler
@@ -99,7 +103,17 @@ class Trainer:
         self.on_checkpoint, self.checkpoint_every = on_checkpoint, checkpoint_every
         self.progress = progress
         self.weights = self._loss_weights()
+        self.balancing = self._balancing()
+        parameter = next(iter(field_.parameters()), field_._lo)
+        self.observations = [data.to(parameter.dtype, field_._lo.device).part(world.rank, world.size)
+                             for data in field_.problem.data]  # this rank's share, like the points
         self._check_time_windows()
+        if self.kan is not None and self.kan.grid_monitor != "quantile" and not config.grid_update_every:
+            raise ValueError(f"model.grid_monitor: {self.kan.grid_monitor!r} acts only in grid updates; "
+                             "set train.grid_update_every")
+        self.adaptive = adaptive  # residual-adaptive interior points (kanpde.adaptive)
+        if adaptive is not None:
+            self._check_adaptive(adaptive)
         self.history = History()
         self.step = 0  # global step: the number of optimizer steps taken
         self.recoveries = 0
@@ -125,8 +139,25 @@ class Trainer:
             if name not in terms:
                 raise ValueError(f"train.loss_weights.{name}: unknown loss term of {problem.name}"
                                  f"{did_you_mean(name, terms)}")
-        own = {c.name: c.weight for c in problem.conditions}
+        own = {c.name: c.weight for c in problem.conditions} | {data.name: data.weight for data in problem.data}
         return {name: float(self.config.loss_weights.get(name, own.get(name, 1.0))) for name in terms}
+
+    def _balancing(self) -> GradientNormBalancing | None:
+        settings = self.config.loss_balancing
+        if settings is None:
+            return None
+        if len(self.weights) < 2:
+            raise ValueError(f"train.loss_balancing: {self.field.problem.name} has no loss term besides the "
+                             "residual (its conditions are hard): nothing to balance")
+        return GradientNormBalancing(settings.every, settings.alpha)
+
+    def _balance(self, points, stage: StageConfig) -> None:
+        """Loss balancing (kanpde.balancing): new weights from the per-term gradients at this step's points."""
+        across_ranks = distributed.sum_over_ranks if self.world.parallel else None
+        terms = loss_terms(self.field, points, self.config.causal_epsilon_of(stage), self.config.causal_chunks,
+                           across_ranks, self.time_window_end(self.step), None, self.config.causal_min_weight,
+                           self.observations)
+        self.weights = self.balancing.update(self.weights, terms, self.field.parameters(), across_ranks)
 
     def _check_time_windows(self) -> None:
         config, box = self.config, self.field.problem.box
@@ -136,6 +167,14 @@ class Trainer:
         if config.time_windows_until > self.total_steps:
             raise ValueError(f"train.time_windows_until: {config.time_windows_until} is past the last step "
                              f"({self.total_steps})")
+
+    def _check_adaptive(self, adaptive: ResidualAdaptive) -> None:
+        if self.config.time_windows > 1:
+            raise ValueError("points.adaptive: cannot be combined with train.time_windows (the windows squeeze "
+                             "the points' times)")
+        for index, sampler in enumerate(self.samplers):
+            adaptive.check_sampler(sampler, f"train.stages[{index}].points" if sampler is not self.sampler
+                                   else "points")
 
     @property
     def time_windows_until(self) -> int:
@@ -160,6 +199,8 @@ class Trainer:
         """The collocation points of ``step``: its stage's draw, with times squeezed into the
         current time window [t0, t_k] (so every window gets all the points)."""
         points = self.sampler_at(step).sample(step)
+        if self.adaptive is not None:
+            points = self.adaptive.points(points, self.sampler_at(step), step)
         end = self.time_window_end(step)
         if end is None:
             return points
@@ -197,11 +238,12 @@ class Trainer:
                 started = time.perf_counter()
                 new_grid = self._change_grid()  # the old optimizer state belongs to the old parameters
                 self.train_seconds += time.perf_counter() - started  # grid changes are part of training
-                new_objective = self._new_time_window() or self._new_draw()  # L-BFGS: stale curvature
+                new_weights = self.balancing is not None and self.step > 0 and self.balancing.due(self.step)
+                new_objective = self._new_time_window() or self._new_draw() or new_weights  # L-BFGS: stale curvature
                 if new_stage or new_grid or (new_objective and stage.optimizer == "lbfgs"):
-                    self.optimizer = _make_optimizer(stage, self.field.parameters())
-                for group in self.optimizer.param_groups:
-                    group["lr"] = stage.lr * self.lr_scale * _lr_factor(stage, in_stage)
+                    self.optimizer = self._new_optimizer(stage)
+                for group in self.optimizer.param_groups:  # an unknown's own lr decays with the stage's
+                    group["lr"] = group.get("own_lr", stage.lr) * self.lr_scale * _lr_factor(stage, in_stage)
                 row = self._one_step(stage)
                 if row is None:
                     continue  # recovered from a divergence: the step is taken again
@@ -209,6 +251,22 @@ class Trainer:
         finally:
             bar.close()
         return self.history
+
+    def _new_optimizer(self, stage: StageConfig) -> torch.optim.Optimizer:
+        """The stage's optimizer; with Adam, an unknown parameter with its own ``lr`` is a parameter group
+        of its own (L-BFGS has one step length for all parameters: such an lr is noted and not used)."""
+        own = [u for u in self.field.unknowns.values() if u.lr is not None]
+        if not own:
+            return _make_optimizer(stage, self.field.parameters())
+        if stage.optimizer == "lbfgs":
+            event = "an unknown parameter's own lr applies to Adam stages only; L-BFGS uses the stage's"
+            if event not in self.history.events:
+                self.history.events.append(event)
+            return _make_optimizer(stage, self.field.parameters())
+        separate = {id(u.raw) for u in own}
+        groups = [{"params": [p for p in self.field.parameters() if id(p) not in separate]}]
+        groups += [{"params": [u.raw], "lr": u.lr, "own_lr": u.lr} for u in own]
+        return _make_optimizer(stage, groups)
 
     def _change_grid(self) -> bool:
         """Grid extension and grid update at this step; returns whether parameters changed."""
@@ -233,8 +291,10 @@ class Trainer:
     def _new_draw(self) -> bool:
         """Whether the stage's sampler draws new points at this step (``resample_every``; a new stage's
         own points come with a new optimizer anyway)."""
-        sampler = self.sampler_at(self.step)
-        return self.step > 0 and sampler.draw_step(self.step) != sampler.draw_step(self.step - 1)
+        sampler, step, adaptive = self.sampler_at(self.step), self.step, self.adaptive
+        if adaptive is not None and step > 0 and adaptive.draw_step(step) != adaptive.draw_step(step - 1):
+            return True
+        return step > 0 and sampler.draw_step(step) != sampler.draw_step(step - 1)
 
     def _new_time_window(self) -> bool:
         """Whether a new time window starts at this step (recorded as an event)."""
@@ -257,7 +317,8 @@ class Trainer:
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
             terms = loss_terms(self.field, points, causal_epsilon, self.config.causal_chunks,
-                               across_ranks, time_end, frozen, self.config.causal_min_weight)
+                               across_ranks, time_end, frozen, self.config.causal_min_weight,
+                               self.observations)
             loss = sum(self.weights[name] * value for name, value in terms.items())
             loss.backward()
             if across_ranks is not None:  # this rank's shares → the global loss, terms and gradient
@@ -274,6 +335,8 @@ class Trainer:
         points = distributed.shard(self.points(self.step), self.world)
         if self._good is None:
             self._good = self._snapshot()
+        if self.balancing is not None and self.balancing.due(self.step):
+            self._balance(points, stage)
         epsilon = self.config.causal_epsilon_of(stage)
         closure = self._closure(points, self.time_window_end(self.step), epsilon)
         loss = self._lbfgs_step(closure, stage) if stage.optimizer == "lbfgs" else self._adam_step(closure)
@@ -286,8 +349,11 @@ class Trainer:
             return None
         row = {"step": self.step + 1, "loss": loss}
         row.update({name: float(value.detach()) for name, value in closure.terms.items()})
+        row.update({name: float(u.value.detach()) for name, u in self.field.unknowns.items()})  # after the step
         row.update({"grid": float(self.kan.grid) if self.kan else math.nan,
                     "lr": self.optimizer.param_groups[0]["lr"]})
+        if self.balancing is not None:
+            row.update({f"weight_{name}": weight for name, weight in self.weights.items()})
         return row
 
     def _lbfgs_step(self, closure, stage: StageConfig) -> torch.Tensor:
@@ -296,7 +362,7 @@ class Trainer:
         before = [p.detach().clone() for p in self.field.parameters()]
         loss = self.optimizer.step(closure)
         if all(torch.equal(a, p) for a, p in zip(before, self.field.parameters())):
-            self.optimizer = _make_optimizer(stage, self.field.parameters())
+            self.optimizer = self._new_optimizer(stage)
             event = f"step {self.step + 1}: L-BFGS made no progress, restarted without its history"
             if not self.history.events or not self.history.events[-1].endswith("without its history"):
                 self.history.events.append(event)
@@ -366,10 +432,11 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
                 # the stage the optimizer belongs to: at a stage's end, the stage just finished
                 "stage": self._stage_at(max(self.step - 1, 0))[0], "step": self.step, "recoveries": self.recoveries,
-                "lr_scale": self.lr_scale,
+                "lr_scale": self.lr_scale, "weights": dict(self.weights),
                 "train_seconds": self.train_seconds, "history": self.history.rows,
                 "events": self.history.events, "grid": self.kan.grid if self.kan else None,
-                "fields": list(self.field.problem.fields), "loss_terms": list(self.weights)}
+                "fields": list(self.field.problem.fields), "loss_terms": list(self.weights),
+                "adaptive": self.adaptive.state_dict() if self.adaptive is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         for key, now in (("fields", list(self.field.problem.fields)), ("loss_terms", list(self.weights))):
@@ -380,8 +447,11 @@ class Trainer:
         self.step, self.recoveries = state["step"], state["recoveries"]
         self.lr_scale, self.train_seconds = state["lr_scale"], state["train_seconds"]
         self.history = History(list(state["history"]), list(state["events"]))
+        self.weights = dict(state.get("weights", self.weights))
+        if self.adaptive is not None and state.get("adaptive") is not None:
+            self.adaptive.load_state_dict(state["adaptive"])
         index, stage, _ = self._stage_at(self.step)
         if state["optimizer"] is not None and self.step < self.total_steps and state["stage"] == index:
-            self.optimizer = _make_optimizer(stage, self.field.parameters())
+            self.optimizer = self._new_optimizer(stage)
             self.optimizer.load_state_dict(state["optimizer"])
         self._good = None

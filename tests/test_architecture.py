@@ -24,10 +24,11 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("geometry", ["kanpde.geometry.*"]),  # domains, sampling, distance functions; meshing for FEM references
     ("jet", ["kanpde.jet", "kanpde.taylor", "kanpde.univariate", "kanpde.splines", "kanpde.autodiff"]),
     ("nets", ["kanpde.nets.*"]),
+    ("data", ["kanpde.data", "kanpde.unknown"]),  # measured data and unknown parameters (torch/numpy only)
     ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # conditions, Problem, built-in problems
     ("field", ["kanpde.field"]),
-    ("loss", ["kanpde.loss", "kanpde.checks"]),  # the loss; checks of a config against its problem
-    ("train", ["kanpde.distributed", "kanpde.train"]),
+    ("loss", ["kanpde.loss", "kanpde.checks", "kanpde.identify"]),  # the loss; config checks; identified parameters
+    ("train", ["kanpde.distributed", "kanpde.adaptive", "kanpde.balancing", "kanpde.train"]),
     ("results", ["kanpde.results", "kanpde.plots"]),
     ("solver", ["kanpde.solver"]),
     ("tools", ["kanpde.compare", "kanpde.symbolic.*"]),  # built on complete runs

@@ -31,18 +31,21 @@ MINIMAL = {"problem": {"name": "poisson"}}
 DEFAULTS = {
     "problem": {"name": "poisson", "params": {}, "domain": None},
     "model": {"type": "kan", "width": [2, 10, 1], "grid": 5, "order": 3, "grid_eps": 0.02,
-              "grid_range": [-1.0, 1.0], "activation": "tanh", "omega0": 30.0, "sigma": 1.0, "features": 64},
+              "grid_range": [-1.0, 1.0], "activation": "tanh", "omega0": 30.0, "sigma": 1.0, "features": 64,
+              "grid_monitor": "quantile"},
     "points": {"interior": 2000, "boundary": 400, "initial": 400, "sampler": "sobol", "resample_every": 0,
-               "seed": None},
+               "seed": None, "adaptive": None},
     "train": {"seed": 0, "dtype": "float64", "device": "auto", "derivatives": "jet",
               "stages": [{"optimizer": "adam", "steps": 1000, "lr": 1e-3, "decay": "none", "decay_rate": 0.1,
                           "decay_every": 1000, "history_size": 50,
                           "causal_epsilon": None, "points": None}],
               "grid_schedule": {}, "grid_update_every": 0, "grid_update_until": 0, "loss_weights": {},
-              "max_recoveries": 3, "causal_epsilon": 0.0, "causal_min_weight": 0.05, "causal_chunks": 16,
+              "loss_balancing": None, "max_recoveries": 3, "causal_epsilon": 0.0, "causal_min_weight": 0.05,
+              "causal_chunks": 16,
               "time_windows": 1, "time_windows_until": 0},
     "evaluate": {"every": 100, "resolution": 101},
     "output": {"dir": None, "checkpoint_every": 500, "plots": True},
+    "data": [],
 }
 
 
@@ -179,7 +182,8 @@ def test_non_mapping_document_names_the_file(tmp_path: Path, text: str) -> None:
     (("train", "stages"), [{"optimizer": "lbfgs", "steps": 1, "points": {"method": "grid"}}],
      "train.stages[0].points.method: unknown key; allowed: interior, boundary, initial, resample_every"),
     (("problem",), {}, "problem.name: required key is missing (must be a non-empty string)"),
-    (("problem", "params"), {"a": {"b": 1}}, "problem.params.a: must be a scalar or a list of scalars"),
+    (("problem", "params"), {"a": [{"b": 1}]},
+     "problem.params.a[0]: must be a scalar, a list of scalars or {unknown: true, init: ...}"),
     (("evaluate", "resolution"), [64, 0], "evaluate.resolution[1]: must be a positive integer, got 0"),
     (("output", "dir"), "", "output.dir: must be a non-empty string or null, got ''"),
 ])

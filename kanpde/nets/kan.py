@@ -30,6 +30,7 @@ from torch import nn
 
 from kanpde import splines
 from kanpde.jet import Jet, outer_terms, outer_terms_adjoint
+from kanpde.nets import knots
 from kanpde.nets.base import JetModule, Sequential, check_width, silu_derivatives
 from kanpde.taylor import TaylorJet
 from kanpde.univariate import silu_series
@@ -343,13 +344,18 @@ class KAN(Sequential):
 
     ``grid`` intervals of B-splines of order ``order`` on ``grid_range`` per edge (inputs
     are expected in that range, e.g. mapped to [-1, 1]); ``grid_eps`` mixes a uniform grid
-    into the sample-adapted one in :meth:`update_grid` (1 = uniform, 0 = quantiles).
+    into the sample-adapted one in :meth:`update_grid` (1 = uniform, 0 = quantiles);
+    ``grid_monitor`` chooses how :meth:`update_grid` places knots: "quantile" (activations),
+    "arclength" or "curvature" (equidistributing a monitor of the edge functions).
     """
 
     def __init__(self, width: Sequence[int], grid: int = 5, order: int = 3,
                  grid_range: Sequence[float] = (-1.0, 1.0), grid_eps: float = 0.02,
-                 noise_scale: float = 0.3):
+                 noise_scale: float = 0.3, grid_monitor: str = "quantile"):
         width = check_width(width)
+        if grid_monitor not in ("quantile", *knots.MONITORS):
+            raise ValueError(f"grid_monitor: must be one of quantile, {', '.join(knots.MONITORS)}, "
+                             f"got {grid_monitor!r}")
         _positive_int(grid, "grid")
         if isinstance(order, bool) or not isinstance(order, int) or order < 0:
             raise ValueError(f"order: must be a non-negative integer, got {order!r}")
@@ -362,7 +368,7 @@ class KAN(Sequential):
         layers = [KANLayer(n_in, n_out, grid, order, tuple(grid_range), noise_scale)
                   for n_in, n_out in zip(width[:-1], width[1:])]
         super().__init__(*layers)
-        self.width, self.order, self.grid_eps = width, order, grid_eps
+        self.width, self.order, self.grid_eps, self.grid_monitor = width, order, grid_eps, grid_monitor
 
     @property
     def grid(self) -> int:
@@ -428,10 +434,15 @@ class KAN(Sequential):
 
     def update_grid(self, x: torch.Tensor, grid_eps: float | None = None) -> float:
         """Adapt every layer's knots to the activations of samples ``x`` (quantiles mixed
-        with a uniform grid by ``grid_eps``) and refit the splines by least squares.
-        Returns the relative L2 change of the output on ``x``."""
+        with a uniform grid by ``grid_eps``; or, with ``grid_monitor`` "arclength" or "curvature",
+        equidistributing that monitor of the edge functions, :mod:`kanpde.nets.knots`) and refit
+        the splines by least squares. Returns the relative L2 change of the output on ``x``."""
         eps = self.grid_eps if grid_eps is None else grid_eps
         self._check_input(x)
+        if self.grid_monitor != "quantile":
+            return self._refit_layers(
+                lambda layer, samples: knots.equidistributed_knots(layer, samples, self.grid_monitor, eps), x,
+                exact=False)
         return self._refit_layers(
             lambda layer, samples: splines.grid_from_samples(samples, layer.grid, self.order, eps), x, exact=False)
 

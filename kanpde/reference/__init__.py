@@ -21,6 +21,7 @@ from kanpde.reference.store import Reference, cache_dir, cache_path, cached, rea
 discover()
 
 from kanpde.reference.allen_cahn import default_initial_condition  # noqa: E402
+from kanpde.reference.burgers import burgers_cole_hopf, cole_hopf  # noqa: E402
 from kanpde.reference.chebyshev import allen_cahn_dirichlet  # noqa: E402
 from kanpde.reference.spectral import allen_cahn_periodic  # noqa: E402
 
@@ -29,9 +30,11 @@ __all__ = [
     "Reference",
     "allen_cahn_dirichlet",
     "allen_cahn_periodic",
+    "burgers_cole_hopf",
     "cache_dir",
     "cache_path",
     "cached",
+    "cole_hopf",
     "default_initial_condition",
     "discover",
     "read_reference",
