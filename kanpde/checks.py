@@ -178,8 +178,7 @@ def _point_count(problem: Problem, condition, points: Points) -> int | None:
     if isinstance(condition, Initial):
         return points.initial.shape[0]
     if isinstance(condition, (Dirichlet, Neumann)):
-        faces = torch.as_tensor(problem.faces_of(condition), device=points.boundary_face.device)
-        return int(torch.isin(points.boundary_face, faces).sum())
+        return int(problem.boundary_part(condition, points)[0].shape[0])
     return None
 
 

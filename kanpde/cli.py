@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     reference = commands.add_parser("reference", help="compute a built-in reference solution into HDF5",
                                     description="Compute (or read from the cache) a reference solution and write "
                                                 "datasets x, t, u with u[i, j] = u(x[i], t[j]).")
-    reference.add_argument("name", help="allen_cahn or allen_cahn_periodic")
+    reference.add_argument("name", help="allen_cahn, allen_cahn_periodic, or a problem with a FEM reference "
+                                        "(poisson_holes, poisson_lshape)")
     reference.add_argument("--out", required=True, help="output file, e.g. allen_cahn.h5")
     return parser
 
@@ -189,11 +190,34 @@ def _export(args) -> int:
     return 0
 
 
+def _fem_reference(args) -> int:
+    """A built-in problem's FEM reference (scattered points): points, values and the convergence estimate."""
+    import importlib
+
+    from kanpde.reference import reference, write_reference
+
+    importlib.import_module(f"kanpde.problems.{args.name}")  # registers its reference
+    solution = reference(args.name)
+    path = write_reference(args.out, solution)
+    attrs = solution.attrs
+    rate = f", observed rate {attrs['observed_rate']:.2f}" if "observed_rate" in attrs else ""
+    print(f"{args.name}: {len(solution.points)} points by {attrs['method']}; relative change at the last "
+          f"refinement {attrs['self_convergence']:.1e}{rate}")
+    print(f"written to {path}")
+    return 0
+
+
+FEM_PROBLEMS = ("poisson_holes", "poisson_lshape")
+
+
 def _reference(args) -> int:
     from kanpde.reference import REFERENCES, reference, write_reference
 
+    if args.name in FEM_PROBLEMS:
+        return _fem_reference(args)
     if args.name not in REFERENCES:
-        raise ValueError(f"name: unknown reference {args.name!r}; available: {', '.join(REFERENCES)}")
+        available = ", ".join(sorted({*REFERENCES, *FEM_PROBLEMS}))
+        raise ValueError(f"name: unknown reference {args.name!r}; available: {available}")
     solution = reference(args.name)
     path = write_reference(args.out, solution)
     attrs = solution.attrs

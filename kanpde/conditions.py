@@ -10,6 +10,8 @@ functions, and Dirichlet and Initial can also be built exactly into the output (
 Where ``on`` applies:
   "all"                every spatial boundary face (box faces span the whole time interval);
   "x=0", "x.lo", ...   one face, or a list of them;
+  "hole", "outer", ... a named boundary part of any domain (:mod:`kanpde.geometry`), or a list of them;
+  a predicate          ``on(x)`` -> bool [N] choosing sampled boundary points (soft conditions only);
   "initial"            the initial slice t = t0 of a space-time box;
   "interior"           the interior collocation points;
   a point              :class:`PointValue` carries its own point.

@@ -198,6 +198,19 @@ def _param(v: Any, path: str, depth: int = 0) -> Any:
     _fail(path, "a scalar, a list of scalars or {unknown: true, init: ...}", v)
 
 
+def _domain(v: Any, path: str) -> dict | None:
+    """A domain as a YAML mapping (null: the problem's own); its shapes are checked by kanpde.geometry.spec
+    when the problem is built, before any work starts."""
+    if v is None:
+        return None
+    if not isinstance(v, Mapping):
+        _fail(path, "a domain mapping such as {disk: [[0, 0], 1]} or null", v)
+    return {str(k): _domain(x, f"{path}.{k}") if isinstance(x, Mapping) else
+            [_domain(y, f"{path}.{k}[{i}]") if isinstance(y, Mapping) else _param(y, f"{path}.{k}[{i}]")
+             for i, y in enumerate(x)] if isinstance(x, (list, tuple)) else _param(x, f"{path}.{k}")
+            for k, x in v.items()}
+
+
 def _step(v: Any, path: str) -> int:
     """Global step used as a mapping key; decimal strings are allowed since JSON/CLI keys are strings."""
     return integer(0)(int(v) if isinstance(v, str) and v.isdecimal() and len(v) < 20 else v, path)
@@ -251,6 +264,7 @@ class ProblemConfig:
     params: dict[str, Any] = _f(mapping_of(string(), Check("a scalar, a list of scalars or {unknown: true, init: ...}",
                                                              _param),
                                            "a mapping of parameter names to scalars or lists"), {})
+    domain: dict | None = _f(Check("a domain mapping or null", _domain), None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -68,6 +68,31 @@ def plot_solution(path: Path, names: Sequence[str], axes: Sequence[np.ndarray], 
     save(fig, path)
 
 
+def plot_scattered(path: Path, names: Sequence[str], points: np.ndarray, prediction: np.ndarray,
+                   reference: np.ndarray | None, title: str, inside) -> None:
+    """Prediction, reference and |error| at scattered 2-D points (Delaunay triangles whose centroid
+    ``inside`` rejects, such as those across a hole, are left blank)."""
+    import matplotlib.tri as mtri
+
+    triangulation = mtri.Triangulation(points[:, 0], points[:, 1])
+    centroids = points[triangulation.triangles].mean(axis=1)
+    triangulation.set_mask(~inside(centroids))
+    panels = [(prediction, "prediction", "viridis")]
+    if reference is not None:
+        panels += [(reference, "reference", "viridis"), (np.abs(prediction - reference), "|error|", "magma")]
+    fig, axs = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    for ax, (values, label, cmap) in zip(axs[0], panels):
+        image = ax.tripcolor(triangulation, values, shading="gouraud", cmap=cmap)
+        plt.colorbar(image, ax=ax)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        ax.set_aspect("equal")
+        ax.set_title(label)
+    fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, path)
+
+
 def history_marks(events: Sequence[str], stage_ends: Sequence[int]) -> list[tuple[int, str]]:
     """(step, label) of what changed the optimisation: stage changes and grid extensions (from the events)."""
     marks = [(step, "stage") for step in stage_ends]

@@ -18,6 +18,7 @@ residuals, and its conditions into targets or exact output transforms.
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import math
 from collections.abc import Callable, Sequence
@@ -38,7 +39,7 @@ from kanpde.conditions import (
     target_values,
 )
 from kanpde.data import Observations
-from kanpde.geometry import Box
+from kanpde.geometry import Box, Domain
 from kanpde.jet import MODES, Jet
 from kanpde.taylor import Derivatives, jet_order, resolve, trace
 from kanpde.unknown import Unknown, unknown_from
@@ -58,11 +59,19 @@ RESERVED = ("step", "loss", "stage", "lr", "rel_l2", "seconds")
 AnyCondition = Condition  # the name the problem modules of the higher-order work use
 
 
+def _detached(jet: Jet) -> Jet:
+    """The same jet (of any kind: Jet, TaylorJet) with its stack cut from the autograd graph."""
+    out = copy.copy(jet)
+    out.stack = jet.stack.detach()
+    return out
+
+
 class Problem:
-    """Base class of PDE problems. Subclasses set ``box``, ``residual`` and ``conditions``.
+    """Base class of PDE problems. Subclasses set ``domain`` (or ``box``), ``residual`` and ``conditions``.
 
     Class attributes:
-      ``box``          the domain (:class:`kanpde.Box`, coordinate names included);
+      ``domain``       the domain (any :mod:`kanpde.geometry` domain, coordinate names included;
+                       ``box`` is the older spelling, and ``Problem(domain=...)`` replaces it);
       ``fields``       names of the unknown fields, e.g. ("u", "v", "p") for a system (default ("u",));
       ``outputs``      number of unknown fields (set from ``fields``);
       ``derivatives``  what the residual reads: "trace" (Laplacian), "diagonal" (∂²/∂x_a²
@@ -82,7 +91,8 @@ class Problem:
     Optional: ``exact(x)`` (torch, [N] or [N, outputs]) or ``reference()`` for error metrics.
     """
 
-    box: ClassVar[Box]
+    domain: ClassVar[Domain]
+    box: ClassVar[Domain]
     fields: ClassVar[tuple[str, ...]] = ("u",)
     outputs: ClassVar[int] = 1
     derivatives: ClassVar[str | Sequence] = "trace"
@@ -103,12 +113,18 @@ class Problem:
         elif "outputs" in cls.__dict__:  # unnamed fields: u_0, u_1, ...
             cls.fields = ("u",) if cls.outputs == 1 else tuple(f"u_{k}" for k in range(cls.outputs))
 
-    def __init__(self, **params: Any):
+    def __init__(self, *, domain: Domain | None = None, **params: Any):
         cls = type(self)
         if cls.residual is Problem.residual:
             raise TypeError(f"{cls.__name__}: a Problem must define residual(self, u, x)")
-        if not isinstance(getattr(cls, "box", None), Box):
-            raise TypeError(f"{cls.__name__}: a Problem must set box = kanpde.Box(...)")
+        default = getattr(cls, "domain", getattr(cls, "box", None))
+        if not isinstance(default, Domain):
+            raise TypeError(f"{cls.__name__}: a Problem must set domain = a kanpde domain (e.g. kanpde.Box(...))")
+        domain = default if domain is None else domain
+        if not isinstance(domain, Domain) or domain.names != default.names:
+            raise ValueError(f"problem.domain: {cls.__name__} needs a domain with coordinates {default.names}, "
+                             f"got {getattr(domain, 'names', domain)!r}")
+        self.domain = self.box = domain
         declared = cls.derivatives
         if isinstance(declared, str) and declared not in (*MODES[1:], "auto"):
             raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, auto, or a list "
@@ -292,6 +308,8 @@ class Problem:
     def _check_where(self, condition: Condition, where: str) -> None:
         box = self.box
         if isinstance(condition, Periodic):
+            if not isinstance(box, Box):
+                raise ValueError(f"{where}: Periodic conditions need a Box domain")
             if condition.axis not in box.names:
                 raise ValueError(f"{where}: unknown coordinate {condition.axis!r}"
                                  f"{did_you_mean(condition.axis, box.names)}")
@@ -313,7 +331,11 @@ class Problem:
         for field in self.fields:
             hard = self.hard_conditions(field)
             kinds = [("dirichlet" if isinstance(c, Dirichlet) else "initial_" + str(c.derivative)) for c in hard]
-            for kind in set(kinds):
+            parts = [set(self.faces_of(c)) for c in hard if isinstance(c, Dirichlet)]
+            if sum(map(len, parts)) != len(set().union(*parts)):
+                raise ValueError(f"{owner}: field {field!r} has hard Dirichlet conditions on a common boundary "
+                                 "part; put them on different parts, make one soft or write output_transform()")
+            for kind in set(kinds) - {"dirichlet"}:  # several hard Dirichlet ones on different parts combine
                 if kinds.count(kind) > 1:
                     raise ValueError(f"{owner}: field {field!r} has two hard conditions of one kind ({kind}); "
                                      "make one soft or write output_transform()")
@@ -325,19 +347,33 @@ class Problem:
         for c in self.conditions:
             if c.hard and not isinstance(c, (Dirichlet, Initial)):
                 raise ValueError(f"{owner} ({c.name}): only Dirichlet and Initial conditions can be hard")
+            if c.hard and isinstance(c, Dirichlet) and callable(c.on):
+                raise ValueError(f"{owner} ({c.name}): a hard condition needs part names in on=, not a predicate "
+                                 "(its distance function φ is built from whole parts)")
 
     def faces_of(self, condition: Condition) -> list[int]:
-        """Indices (into ``box.faces()``) of the faces a boundary condition applies to."""
-        if condition.on == "all":
-            return list(self.box.boundary_faces())
-        faces = [condition.on] if isinstance(condition.on, str) else list(condition.on)
-        return [self.box.face_index(face) for face in faces]
+        """Part ids (for a box: indices into ``box.faces()``) a boundary condition applies to (all parts
+        for a predicate ``on``: it selects points, not parts); unknown names raise with a "did you mean"."""
+        on = condition.on
+        if callable(on):
+            return self.domain.boundary_parts()
+        try:
+            return self.domain.parts_of(on, "on")
+        except ValueError as error:
+            message = f"{type(self).__name__}.conditions ({condition.name!r}): {error}"
+            domain = self.domain
+            if domain.has_time:  # "t=0", "t.lo": the time faces are not boundary parts
+                time = domain.names[domain.time_axis]
+                named = [on] if isinstance(on, str) else list(on)
+                if any(str(name).replace(" ", "").startswith((f"{time}=", f"{time}.")) for name in named):
+                    message += (f"; a time face ({time} = const) gets no boundary points (they are drawn on the "
+                                "space faces only): use Initial(...) for t = t0")
+            raise ValueError(message) from None
 
     def boundary_part(self, condition: Condition, points) -> tuple[torch.Tensor, torch.Tensor]:
         """The sampled boundary points (and outward normals) where ``condition.on`` applies.
-        The one place that resolves ``on=`` to points."""
-        faces = torch.as_tensor(self.faces_of(condition), device=points.boundary.device)
-        chosen = torch.isin(points.boundary_face, faces)
+        The one place that resolves ``on=`` to points (via :meth:`Domain.part_mask`)."""
+        chosen = self.domain.part_mask(condition.on, points.boundary_face, points.boundary)
         return points.boundary[chosen], points.boundary_normal[chosen]
 
     def hard_conditions(self, field: str | None = None) -> list[Condition]:
@@ -356,31 +392,68 @@ class Problem:
     def output_transform(self, u: Jet, x: torch.Tensor) -> Jet:
         """Map the network's jet ``u`` (channels [outputs]) to the fields', building in hard conditions.
 
-        Per field, with its hard Dirichlet (value g_D on faces with distance factor D) and hard
+        Per field, with its hard Dirichlet (value g_D on parts with distance factor D) and hard
         initial conditions (u = g_0, ∂_t u = g_1 at t0; τ = (t − t0)/(t1 − t0)):
             u = G + D·τ^m·N,   G = g_D + [g_0 − g_D(·, t0)] + (t − t0)·[g_1 − ∂_t g_D(·, t0)],
         m the number of hard initial conditions. G meets each condition where the data agree
         (g_0 = g_D on the boundary at t0, as a smooth solution needs), and D·τ^m·N leaves them alone.
+        D is the domain's distance function φ of the parts (for a box, the product of face gaps);
+        several hard Dirichlet conditions g_i on different parts, with distances φ_i, combine by
+        transfinite interpolation: g_D = Σ_i w_i g_i / Σ_j w_j with w_i = φ_i⁻¹, and D = (Σ_j φ_j⁻¹)⁻¹
+        (Sukumar & Srivastava 2022, §5).
         """
         if not self.hard_conditions():
             return u
+        if x.requires_grad:  # someone differentiates through x: keep the graph
+            lift, factor = self._lift_jets(x, u)
+        else:  # G and D do not depend on the network: their jets are kept (detached) while the points stay
+            key = (u.mode, u.coords, x.dtype, x.device, x.shape)
+            cached = self.__dict__.get("_lift_cache")
+            if cached is None or cached[0] != key or not torch.equal(cached[1], x):
+                lift, factor = (_detached(j) for j in self._lift_jets(x, u))
+                cached = (key, x.clone(), lift, factor)
+                self.__dict__["_lift_cache"] = cached
+            lift, factor = cached[2], cached[3]
         parts = []
         for index, field in enumerate(self.fields):
-            hard = self.hard_conditions(field)
             own = u[index : index + 1]
-            if hard:
-                lift = autograd_jet(lambda p, h=hard: self._lift(h, p)[:, None], x, u.mode, u.coords)
-                factor = autograd_jet(lambda p, h=hard: self._distance(h, p)[:, None], x, u.mode, u.coords)
-                own = lift + factor * own
+            if self.hard_conditions(field):
+                own = lift[index : index + 1] + factor[index : index + 1] * own
             parts.append(own)
         return Jet.cat(parts)
 
+    def _lift_jets(self, x: torch.Tensor, u: Jet) -> tuple[Jet, Jet]:
+        """Jets of G and D·τ^m of every field (channels [outputs]; G = 0, D = 1 for a field without hard ones)."""
+        def stacked(p: torch.Tensor) -> torch.Tensor:
+            columns = []
+            for field in self.fields:
+                hard = self.hard_conditions(field)
+                g = self._lift(hard, p) if hard else p.new_zeros(p.shape[0])
+                d = self._distance(hard, p) if hard else p.new_ones(p.shape[0])
+                columns += [g, d]
+            return torch.stack(columns, dim=1)
+
+        both = autograd_jet(stacked, x, u.mode, u.coords)
+        return both[0::2], both[1::2]
+
+    def _dirichlet(self, hard: Sequence[Condition], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(g_D, D) of the hard Dirichlet conditions of one field, or None if it has none."""
+        dirichlet = [c for c in hard if isinstance(c, Dirichlet)]
+        if not dirichlet:
+            return None
+        if len(dirichlet) == 1:
+            return target_values(dirichlet[0].value, x), self.domain.distance(x, dirichlet[0].on)
+        # transfinite interpolation; φ_i is clamped away from 0 so that points on a part stay finite
+        inverse = [1.0 / self.domain.distance(x, c.on).clamp_min(torch.finfo(x.dtype).tiny ** 0.5) for c in dirichlet]
+        total = sum(inverse)
+        return sum(w * target_values(c.value, x) for w, c in zip(inverse, dirichlet)) / total, 1.0 / total
+
     def _lift(self, hard: Sequence[Condition], x: torch.Tensor) -> torch.Tensor:
         """G(x) of :meth:`output_transform`: meets every hard condition of one field."""
-        dirichlet = next((c for c in hard if isinstance(c, Dirichlet)), None)
         value = next((c for c in hard if isinstance(c, Initial) and not c.derivative), None)
         rate = next((c for c in hard if isinstance(c, Initial) and c.derivative), None)
-        g = target_values(dirichlet.value, x) if dirichlet else x.new_zeros(x.shape[0])
+        dirichlet = self._dirichlet(hard, x)
+        g = dirichlet[0] if dirichlet else x.new_zeros(x.shape[0])
         if value is None:
             return g
         axis, t0 = self.box.time_axis, self.box.t0
@@ -388,7 +461,7 @@ class Problem:
         with torch.enable_grad():  # ∂_t g_D(x, t0) by autograd, also when evaluating without gradients
             at_t0 = x.new_full((x.shape[0],), t0).requires_grad_(rate is not None and dirichlet is not None)
             x0 = torch.cat([x[:, :axis], at_t0[:, None], x[:, axis + 1 :]], dim=1)
-            g_at_t0 = target_values(dirichlet.value, x0) if dirichlet else x.new_zeros(x.shape[0])
+            g_at_t0 = self._dirichlet(hard, x0)[0] if dirichlet else x.new_zeros(x.shape[0])
             lift = g + target_values(value.value, x0) - g_at_t0
             if rate is not None:
                 slope = target_values(rate.value, x0)
@@ -400,17 +473,12 @@ class Problem:
     def _distance(self, hard: Sequence[Condition], x: torch.Tensor) -> torch.Tensor:
         """A smooth factor that vanishes exactly where the hard conditions apply (D·τ^m)."""
         box = self.box
-        factor = torch.ones_like(x[:, 0])
+        dirichlet = self._dirichlet(hard, x)
+        factor = dirichlet[1] if dirichlet else torch.ones_like(x[:, 0])
         for condition in hard:
             if isinstance(condition, Initial):
                 axis = box.time_axis
                 factor = factor * (x[:, axis] - box.lo[axis]) / (box.hi[axis] - box.lo[axis])
-                continue
-            for index in self.faces_of(condition):
-                face = box.faces()[index]
-                lo, hi = box.lo[face.axis], box.hi[face.axis]
-                gap = x[:, face.axis] - lo if face.side == "lo" else hi - x[:, face.axis]
-                factor = factor * gap / (hi - lo)
         return factor
 
     def __repr__(self) -> str:

@@ -29,7 +29,7 @@ from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ConfigError, ModelConfig, ProblemConfig, config_from_dict, load_config
 from kanpde.data import read_observations
 from kanpde.field import Field
-from kanpde.geometry import Sampler, evaluation_grid
+from kanpde.geometry import Box, Sampler, domain_from_spec, evaluation_grid
 from kanpde.identify import METHOD as IDENTIFY_METHOD
 from kanpde.identify import identified
 from kanpde.loss import condition_error, residuals
@@ -128,9 +128,11 @@ def problem_class(name: str) -> type[Problem]:
 
 
 def build_problem(config: ProblemConfig) -> Problem:
+    """The problem of ``config``, on ``config.domain`` if one is given (checked here: one-line errors)."""
+    domain = None if config.domain is None else domain_from_spec(config.domain, "problem.domain")
     cls = problem_class(config.name)
     with user_code():
-        return cls(**config.params)
+        return cls(domain=domain, **config.params)
 
 
 def add_data(config: Config, problem: Problem) -> None:
@@ -215,6 +217,22 @@ def resolve_device(device: str) -> torch.device:
 
 
 # -- evaluation ---------------------------------------------------------------------------
+def _scattered(problem: Problem, points, values, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference points [P, D] and values [P] checked against the domain; NaN values are left out."""
+    points, values = np.asarray(points, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    domain = problem.domain
+    if points.ndim != 2 or points.shape[1] != domain.dim or values.shape[:1] != points.shape[:1]:
+        raise ValueError(f"{problem.name}.reference: scattered points must be [P, {domain.dim}] with values [P], "
+                         f"got {list(points.shape)} and {list(values.shape)}")
+    outside = ~np.asarray(domain.contains(points, tol=1e-9 * domain.diameter))
+    if outside.any():
+        raise ValueError(f"{problem.name}.reference: {int(outside.sum())} of {len(points)} points lie outside the "
+                         f"domain, e.g. {points[outside][0].tolist()}")
+    finite = np.isfinite(values.reshape(len(values), -1)).all(1)
+    return (torch.as_tensor(points[finite], dtype=dtype, device=device),
+            torch.as_tensor(values[finite], dtype=dtype, device=device))
+
+
 @dataclass
 class Evaluation:
     """The evaluation points with the reference values, and the metrics of a field on them.
@@ -223,7 +241,8 @@ class Evaluation:
     grid would put most of its points on faces (92 % in 5-D at 101 per axis) and weigh them far beyond
     their volume, so the metrics use ``resolution²`` scrambled Sobol points in the box; the solution file
     and plot then show the 2-D slice through the centre (``output``). ``described`` says which, in the
-    summary's ``evaluated_on``."""
+    summary's ``evaluated_on``. On a domain other than a box the points are those inside it (``inside``
+    marks them among the grid's), or the reference's scattered points."""
 
     names: tuple[str, ...]
     axes: list[np.ndarray] | None
@@ -232,6 +251,7 @@ class Evaluation:
     reference_grad: torch.Tensor | None  # [P, D] (scalar exact solutions)
     described: str = ""
     output: Evaluation | None = None  # the grid written to solution.h5 when the metrics use other points
+    inside: np.ndarray | None = None  # non-box domains: which of the grid's points are in the domain
 
     @classmethod
     def build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
@@ -241,6 +261,10 @@ class Evaluation:
     @classmethod
     def _build(cls, problem: Problem, resolution, dtype, device) -> Evaluation:
         grid = problem.reference()
+        if grid is not None and isinstance(grid[0], np.ndarray) and grid[0].ndim == 2:
+            points, reference = _scattered(problem, *grid, dtype, device)
+            return cls(problem.coords, None, points, reference, None,
+                       f"the reference solution's {len(points)} scattered points")
         if grid is not None:
             axes, values = grid
             mesh = np.meshgrid(*axes, indexing="ij")
@@ -260,13 +284,25 @@ class Evaluation:
 
     @classmethod
     def _at(cls, problem: Problem, axes, points: torch.Tensor, described: str) -> Evaluation:
+        inside = None if isinstance(problem.domain, Box) else np.asarray(problem.domain.contains(points.cpu()))
+        if inside is not None:
+            points = points[torch.as_tensor(inside, device=points.device)]
+            described += f", the {len(points)} points in the domain"
         exact = problem.exact(points)
         gradient = None
         if exact is not None and problem.outputs == 1:
             gradient = autograd_jet(lambda p: problem.exact(p).reshape(p.shape[0], 1), points, "none").grad[:, 0]
             gradient = gradient.detach()
         reference = None if exact is None else exact.detach()
-        return cls(problem.coords, axes, points, reference, gradient, described)
+        return cls(problem.coords, axes, points, reference, gradient, described, inside=inside)
+
+    def on_grid(self, values: np.ndarray) -> np.ndarray:
+        """Values at the evaluation points laid out on the grid (NaN outside the domain)."""
+        if self.inside is not None:
+            full = np.full((len(self.inside), *values.shape[1:]), np.nan)
+            full[self.inside] = values
+            values = full
+        return values.reshape([len(axis) for axis in self.axes] + list(values.shape[1:]))
 
     @classmethod
     def _interior(cls, problem: Problem, sizes: list[int], dtype, device) -> Evaluation:
@@ -480,15 +516,25 @@ def _finish(run: RunDirectory, config: Config, field: Field, evaluation: Evaluat
     run.write_checkpoint({"trainer": trainer.state_dict(), "kanpde": __version__})
     evaluation = evaluation.output or evaluation  # the grid the solution file and plot show
     value, _ = evaluation.predict(field)
-    shape = [len(axis) for axis in evaluation.axes]
-    prediction = value.cpu().numpy().reshape(shape + ([problem.outputs] if problem.outputs > 1 else []))
+    prediction = value.cpu().numpy()
     reference = None if evaluation.reference is None else evaluation.reference.cpu().numpy().reshape(prediction.shape)
-    run.write_solution(evaluation.names, evaluation.axes, prediction, reference,
-                       {"problem": problem.name, "model": config.model.type, "rel_l2": metrics["rel_l2"]},
-                       fields=problem.fields)
+    attrs = {"problem": problem.name, "model": config.model.type, "rel_l2": metrics["rel_l2"]}
+    if evaluation.axes is None:  # scattered reference points: one coordinate array per axis
+        points = evaluation.points.cpu().numpy()
+        run.write_solution(evaluation.names, list(points.T), prediction, reference, {**attrs, "layout": "scattered"},
+                           fields=problem.fields)
+    else:
+        prediction = evaluation.on_grid(prediction)
+        reference = None if reference is None else evaluation.on_grid(reference)
+        run.write_solution(evaluation.names, evaluation.axes, prediction, reference, attrs, fields=problem.fields)
     if config.output.plots:
         model = f"{config.model.type} {list(config.model.width)}"
-        if problem.outputs == 1:
+        if problem.outputs == 1 and evaluation.axes is None:
+            plots.plot_scattered(run.path / "plots" / "solution.png", evaluation.names,
+                                 evaluation.points.cpu().numpy(), prediction, reference,
+                                 f"{problem.name}, {model}: rel. L2 {metrics['rel_l2']:.2e}",
+                                 inside=lambda x: np.asarray(problem.domain.contains(x)))
+        elif problem.outputs == 1:
             plots.plot_solution(run.path / "plots" / "solution.png", evaluation.names, evaluation.axes,
                                 prediction, reference, f"{problem.name}, {model}: rel. L2 {metrics['rel_l2']:.2e}")
         else:

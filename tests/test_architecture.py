@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1] / "kanpde"
 #: ``name.*`` matches the package ``name`` and everything under it.
 LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["kanpde.version", "kanpde.config", "kanpde.reference.*"]),  # config; numpy/scipy reference solvers
-    ("geometry", ["kanpde.geometry"]),
+    ("geometry", ["kanpde.geometry.*"]),  # domains, sampling, distance functions; meshing for FEM references
     ("jet", ["kanpde.jet", "kanpde.taylor", "kanpde.univariate", "kanpde.splines", "kanpde.autodiff"]),
     ("nets", ["kanpde.nets.*"]),
     ("data", ["kanpde.data", "kanpde.unknown"]),  # measured data and unknown parameters (torch/numpy only)

@@ -29,7 +29,7 @@ from kanpde.config import (
 MINIMAL = {"problem": {"name": "poisson"}}
 
 DEFAULTS = {
-    "problem": {"name": "poisson", "params": {}},
+    "problem": {"name": "poisson", "params": {}, "domain": None},
     "model": {"type": "kan", "width": [2, 10, 1], "grid": 5, "order": 3, "grid_eps": 0.02,
               "grid_range": [-1.0, 1.0], "activation": "tanh", "omega0": 30.0, "sigma": 1.0, "features": 64,
               "grid_monitor": "quantile"},

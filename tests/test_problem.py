@@ -203,11 +203,46 @@ def test_duplicate_condition_names(conditions):
 
 def test_two_hard_conditions_of_one_kind_are_refused():
     class TwoHard(Heat):
-        conditions = [Dirichlet(0.0, on="x=0", hard=True, name="left"),
-                      Dirichlet(0.0, on="x=1", hard=True, name="right")]
+        conditions = [Dirichlet(0.0, hard=True), Initial(0.0, hard=True, name="first"),
+                      Initial(1.0, hard=True, name="second")]
 
     with pytest.raises(ValueError, match="TwoHard.*two hard conditions"):
         TwoHard()
+
+
+def test_hard_dirichlet_conditions_on_a_common_part_are_refused():
+    class Overlap(Heat):
+        conditions = [Dirichlet(0.0, on="x=0", hard=True, name="left"),
+                      Dirichlet(0.0, on=["x=0", "x=1"], hard=True, name="both")]
+
+    with pytest.raises(ValueError, match="Overlap.*common boundary part"):
+        Overlap()
+
+
+def test_a_hard_condition_on_a_predicate_is_refused():
+    class Predicate(Heat):
+        conditions = [Dirichlet(0.0, on=lambda x: x[:, 0] < 0.5, hard=True)]
+
+    with pytest.raises(ValueError, match="Predicate.*not a predicate"):
+        Predicate()
+
+
+@pytest.mark.parametrize("make_net", [random_kan, random_mlp])
+def test_hard_dirichlet_conditions_on_different_parts_combine(make_net):
+    class TwoSides(Heat):
+        conditions = [Dirichlet(lambda x: 1.0 + x[:, 1], on="x=0", hard=True, name="left"),
+                      Dirichlet(-2.0, on="x=1", hard=True, name="right"),
+                      Initial(lambda x: 1.0 - 3.0 * x[:, 0], hard=True)]
+
+    field = Field(make_net(), TwoSides()).to(DTYPE)
+    t = torch.linspace(0.0, 0.5, 7, dtype=torch.float64)[:, None]
+    left = field(torch.cat([torch.zeros_like(t), t], dim=1))[:, 0]
+    right = field(torch.cat([torch.ones_like(t), t], dim=1))[:, 0]
+    start = field(torch.stack([torch.linspace(0.0, 1.0, 7, dtype=torch.float64), torch.zeros(7, dtype=torch.float64)],
+                              dim=1))[:, 0]
+    assert torch.allclose(left, 1.0 + t[:, 0], atol=1e-6)
+    assert torch.allclose(right, torch.full_like(right, -2.0), atol=1e-6)
+    assert torch.allclose(start, 1.0 - 3.0 * torch.linspace(0.0, 1.0, 7, dtype=torch.float64), atol=1e-6)
 
 
 def test_periodic_with_unknown_axis():

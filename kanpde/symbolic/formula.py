@@ -15,6 +15,7 @@ from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.printing.numpy import NumPyPrinter
 
 from kanpde.field import Field
+from kanpde.geometry import Box
 from kanpde.nets.kan import KAN
 from kanpde.problem import Initial, Problem
 
@@ -163,7 +164,7 @@ def symbolic_output_transform(problem: Problem, outputs: Sequence[sympy.Expr],
     """The problem's output transform applied to network outputs, or None when it cannot be written.
 
     Handles no hard condition (identity) and the generic g + D·N of one hard Dirichlet/Initial
-    condition with a constant g; a problem with its own transform may define
+    condition with a constant g on a box; a problem with its own transform may define
     ``symbolic_output_transform(outputs, coords) -> list of sympy expressions``.
     """
     hook = getattr(problem, "symbolic_output_transform", None)
@@ -175,8 +176,8 @@ def symbolic_output_transform(problem: Problem, outputs: Sequence[sympy.Expr],
     if not hard:
         return list(outputs)
     condition = hard[0]
-    if callable(condition.value):
-        return None
+    if len(hard) > 1 or callable(condition.value) or not isinstance(problem.box, Box):
+        return None  # several hard conditions combine (per field, transfinite) and φ of a non-box: not written out
     lift = _number(condition.value)
     box = problem.box
     if isinstance(condition, Initial):
