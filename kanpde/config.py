@@ -198,17 +198,29 @@ def _param(v: Any, path: str, depth: int = 0) -> Any:
     _fail(path, "a scalar, a list of scalars or {unknown: true, init: ...}", v)
 
 
+DOMAIN_SHAPES = ("rectangle", "box", "interval", "disk", "ball", "ellipse", "polygon", "difference", "union",
+                 "intersection", "space_time")
+"""The shape keys of a domain mapping (kanpde.geometry.spec builds each)."""
+
+
 def _domain(v: Any, path: str) -> dict | None:
-    """A domain as a YAML mapping (null: the problem's own); its shapes are checked by kanpde.geometry.spec
-    when the problem is built, before any work starts."""
+    """A domain as a YAML mapping (null: the problem's own): one shape key with a list of arguments, and an
+    optional name. The arguments' values (a radius > 0, a simple polygon, ...) are checked by
+    kanpde.geometry.spec when the problem is built, before any work starts."""
     if v is None:
         return None
-    if not isinstance(v, Mapping):
-        _fail(path, "a domain mapping such as {disk: [[0, 0], 1]} or null", v)
-    return {str(k): _domain(x, f"{path}.{k}") if isinstance(x, Mapping) else
-            [_domain(y, f"{path}.{k}[{i}]") if isinstance(y, Mapping) else _param(y, f"{path}.{k}[{i}]")
-             for i, y in enumerate(x)] if isinstance(x, (list, tuple)) else _param(x, f"{path}.{k}")
-            for k, x in v.items()}
+    shapes = [k for k in v if k != "name"] if isinstance(v, Mapping) else []
+    if len(shapes) != 1 or shapes[0] not in DOMAIN_SHAPES:
+        _fail(path, f"a domain mapping with exactly one of {', '.join(DOMAIN_SHAPES)} (and optionally name), "
+                    "such as {disk: [[0, 0], 1]}, or null", v)
+    if "name" in v:
+        string()(v["name"], f"{path}.name")
+    key, args = shapes[0], v[shapes[0]]
+    if not isinstance(args, (list, tuple)):
+        _fail(f"{path}.{key}", "a list of the shape's arguments", args)
+    items = [_domain(y, f"{path}.{key}[{i}]") if isinstance(y, Mapping) else _param(y, f"{path}.{key}[{i}]")
+             for i, y in enumerate(args)]
+    return {key: items, **({"name": v["name"]} if "name" in v else {})}
 
 
 def _step(v: Any, path: str) -> int:

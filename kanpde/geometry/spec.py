@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kanpde.config import DOMAIN_SHAPES
 from kanpde.geometry.box import Box
 from kanpde.geometry.csg import Difference, Intersection, Union
 from kanpde.geometry.domain import Domain
@@ -67,6 +68,9 @@ SHAPES: dict[str, Callable[[Any, str | None, str], Domain]] = {
     "difference": _compound(Difference), "union": _compound(Union), "intersection": _compound(Intersection),
     "space_time": _space_time,
 }
+
+
+assert tuple(SHAPES) == DOMAIN_SHAPES, "kanpde.config.DOMAIN_SHAPES lists the shapes built here"
 
 
 def domain_from_spec(spec: Any, path: str = "problem.domain") -> Domain:
