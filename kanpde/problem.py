@@ -56,7 +56,6 @@ def did_you_mean(name: str, options: Sequence[str]) -> str:
 
 RESERVED = ("step", "loss", "stage", "lr", "rel_l2", "seconds")
 
-AnyCondition = Condition  # the name the problem modules of the higher-order work use
 
 
 def _detached(jet: Jet) -> Jet:
@@ -97,7 +96,7 @@ class Problem:
     outputs: ClassVar[int] = 1
     derivatives: ClassVar[str | Sequence] = "trace"
     params: ClassVar[dict[str, Any]] = {}
-    conditions: ClassVar[Sequence[AnyCondition]] = ()
+    conditions: ClassVar[Sequence[Condition]] = ()
     description: ClassVar[str] = ""
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in

@@ -22,7 +22,7 @@ import torch
 
 from kanpde.geometry import Box
 from kanpde.jet import Jet
-from kanpde.problem import AnyCondition, Dirichlet, Initial, Problem
+from kanpde.problem import Condition, Dirichlet, Initial, Problem
 
 PI = math.pi
 
@@ -95,7 +95,7 @@ class AllenCahn(_AllenCahnParts, Problem):
                              f"x² cos πx (−1 at x = ±1), got {self.boundary!r}; set problem.params.hard=false")
 
     @property
-    def conditions(self) -> tuple[AnyCondition, ...]:  # instance-level: depends on ``hard``
+    def conditions(self) -> tuple[Condition, ...]:  # instance-level: depends on ``hard``
         if self.params["hard"]:
             return ()  # built into output_transform
         return (Initial(initial_condition), Dirichlet(self.params["boundary"]))

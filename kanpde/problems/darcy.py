@@ -15,7 +15,7 @@ import torch
 
 from kanpde.geometry import Box
 from kanpde.jet import Jet
-from kanpde.problem import AnyCondition, Dirichlet, Problem
+from kanpde.problem import Condition, Dirichlet, Problem
 
 X, Y = sympy.symbols("x y", real=True)
 PERMEABILITY = 1 + sympy.Rational(1, 2) * sympy.sin(2 * sympy.pi * X) * sympy.sin(2 * sympy.pi * Y)
@@ -65,7 +65,7 @@ class Darcy(Problem):
         super().__init__(**params)
 
     @property
-    def conditions(self) -> tuple[AnyCondition, ...]:  # instance-level: depends on ``hard``
+    def conditions(self) -> tuple[Condition, ...]:  # instance-level: depends on ``hard``
         return (Dirichlet(0.0, hard=self.params["hard"]),)
 
     def source(self, x: torch.Tensor) -> torch.Tensor:
