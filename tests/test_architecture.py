@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["kanpde.version", "kanpde.config", "kanpde.reference.*"]),  # config; numpy/scipy reference solvers
     ("geometry", ["kanpde.geometry.*"]),  # domains, sampling, distance functions; meshing for FEM references
     ("jet", ["kanpde.jet", "kanpde.taylor", "kanpde.univariate", "kanpde.splines", "kanpde.autodiff"]),
-    ("nets", ["kanpde.nets.*"]),
+    ("nets", ["kanpde.nets.*"]),  # nets.library: snapping functions; nets.sparse: sparsity, pruning, snapping
     ("data", ["kanpde.data", "kanpde.unknown"]),  # measured data and unknown parameters (torch/numpy only)
     ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # conditions, Problem, built-in problems
     ("field", ["kanpde.field"]),

@@ -31,6 +31,7 @@ from torch import nn
 from kanpde import splines
 from kanpde.jet import Jet, outer_terms, outer_terms_adjoint
 from kanpde.nets import knots
+from kanpde.nets.library import NAMES, affine_derivatives
 from kanpde.nets.base import JetModule, Sequential, check_width, silu_derivatives
 from kanpde.taylor import TaylorJet
 from kanpde.univariate import silu_series
@@ -212,10 +213,65 @@ class KANLayer(JetModule):
         self.coef = nn.Parameter((torch.rand(n_in, grid + order, n_out) - 0.5) * noise_scale / grid)
         self.base_weight = nn.Parameter((2 * torch.rand(n_in, n_out) - 1) / math.sqrt(n_in))
         self.spline_weight = nn.Parameter(torch.ones(n_in, n_out) / math.sqrt(n_in))
+        # sparse / snapped edges (symbolic discovery, kanpde.nets.sparse): absent unless used, so a plain KAN's
+        # state and forward are unchanged. edge_mask [n_in, n_out]: 1 = spline edge, 0 = removed or snapped;
+        # snap_function: index into library.NAMES or −1; snap_affine: (a, b, c, d) of a·f(b·s + c) + d
+        self.register_buffer("edge_mask", None)
+        self.register_buffer("snap_function", None)
+        self.register_parameter("snap_affine", None)
 
     @property
     def grid(self) -> int:
         return self.knots.shape[1] - 2 * self.order - 1
+
+    def enable_edge_state(self) -> None:
+        """Create the edge mask and the (empty) snapped-edge parameters, if not there yet."""
+        if self.edge_mask is None:
+            shape = (self.in_features, self.out_features)
+            self.edge_mask = self.coef.new_ones(shape)
+            self.snap_function = torch.full(shape, -1, dtype=torch.long, device=self.coef.device)
+            self.snap_affine = nn.Parameter(self.coef.new_zeros(*shape, 4))
+
+    def snapped_edges(self) -> list[tuple[int, int, str]]:
+        """(i, j, library name) of every snapped edge."""
+        if self.snap_function is None:
+            return []
+        return [(i, j, NAMES[int(self.snap_function[i, j])]) for i, j in (self.snap_function >= 0).nonzero().tolist()]
+
+    def symbolic_derivatives(self, h: torch.Tensor, order: int) -> list[torch.Tensor]:
+        """[φ, …, φ^(order)] of the snapped edges at inputs ``h`` [N, n_in], each [N, n_in, n_out] (0 elsewhere)."""
+        out = [h.new_zeros(h.shape[0], self.in_features, self.out_features) for _ in range(order + 1)]
+        for i, j, name in self.snapped_edges():
+            a, b, c, d = self.snap_affine[i, j].unbind(0)
+            one_hot = torch.zeros_like(out[0][0])
+            one_hot[i, j] = 1
+            for k, value in enumerate(affine_derivatives(name, h[:, i], a, b, c, d, order)):
+                out[k] = out[k] + value[:, None, None] * one_hot
+        return out
+
+    def edge_values(self, h: torch.Tensor) -> torch.Tensor:
+        """φ_ji(h_i) of every edge, snapped ones included: [N, n_in, n_out], differentiable."""
+        phi = self.edge_derivatives(h, 0)[0]
+        return phi + self.symbolic_derivatives(h, 0)[0] if self.snapped_edges() else phi
+
+    @torch.no_grad()
+    def apply_mask(self) -> None:
+        """Zero the spline and base parameters of masked edges (call after changing the mask)."""
+        if self.edge_mask is not None:
+            self.coef.mul_(self.edge_mask[:, None, :])
+            self.base_weight.mul_(self.edge_mask)
+            self.spline_weight.mul_(self.edge_mask)
+
+    def mask_gradients(self) -> None:
+        """Zero the gradients of masked edges' parameters, so that Adam and L-BFGS keep them at zero."""
+        if self.edge_mask is None:
+            return
+        for parameter, mask in ((self.coef, self.edge_mask[:, None, :]), (self.base_weight, self.edge_mask),
+                                (self.spline_weight, self.edge_mask)):
+            if parameter.grad is not None:
+                parameter.grad.mul_(mask)
+        if self.snap_affine.grad is not None:
+            self.snap_affine.grad.mul_((self.snap_function >= 0)[..., None])
 
     def grid_range(self) -> torch.Tensor:
         """[n_in, 2]: the interval [a, b] each input's grid covers (before the extension)."""
@@ -285,6 +341,13 @@ class KANLayer(JetModule):
         return phi
 
     def jet_forward(self, u: Jet) -> Jet:
+        out = self._spline_jet_forward(u)
+        if self.snap_function is None or not bool((self.snap_function >= 0).any()):
+            return out
+        order = u.order if isinstance(u, TaylorJet) else {"value": 0, "none": 1}.get(u.mode, 2)
+        return out + u.edge_sum(self.symbolic_derivatives(u.value, order))
+
+    def _spline_jet_forward(self, u: Jet) -> Jet:
         if isinstance(u, TaylorJet):  # any order: Faà di Bruno with the edges' derivatives, autograd backward
             return u.edge_sum(self.edge_derivatives(u.value, u.order))
         if u.mode != "value":  # closed-form jets with a hand-written backward
@@ -329,9 +392,14 @@ class KANLayer(JetModule):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # a checkpoint may hold another grid size: take its shapes before loading
         knots, coef = state_dict.get(prefix + "knots"), state_dict.get(prefix + "coef")
-        if knots is not None and coef is not None and knots.shape != self.knots.shape:
+        if knots is not None and coef is not None and (knots.shape, coef.shape) != (self.knots.shape, self.coef.shape):
             self._set_knots(torch.empty_like(knots, dtype=self.knots.dtype, device=self.knots.device))
             self.coef = nn.Parameter(torch.empty_like(coef, dtype=self.coef.dtype, device=self.coef.device))
+            self.in_features, self.out_features = coef.shape[0], coef.shape[2]  # a pruned network's width
+            like = self.coef.new_empty(coef.shape[0], coef.shape[2])
+            self.base_weight, self.spline_weight = nn.Parameter(like.clone()), nn.Parameter(like.clone())
+        if prefix + "edge_mask" in state_dict:  # a network with pruned or snapped edges
+            self.enable_edge_state()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._set_knots(self.knots)
 
@@ -368,7 +436,12 @@ class KAN(Sequential):
         layers = [KANLayer(n_in, n_out, grid, order, tuple(grid_range), noise_scale)
                   for n_in, n_out in zip(width[:-1], width[1:])]
         super().__init__(*layers)
-        self.width, self.order, self.grid_eps, self.grid_monitor = width, order, grid_eps, grid_monitor
+        self.order, self.grid_eps, self.grid_monitor = order, grid_eps, grid_monitor
+
+    @property
+    def width(self) -> list[int]:
+        """[in, hidden..., out]: read from the layers (pruning changes it)."""
+        return [self.layers[0].in_features] + [layer.out_features for layer in self.layers]
 
     @property
     def grid(self) -> int:
