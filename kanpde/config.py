@@ -52,7 +52,8 @@ def _show(value: Any) -> str:
 
 
 def _specs(cls: type) -> dict[str, Any]:
-    return {f.name: f for f in fields(cls) if "check" in f.metadata}
+    """The checked fields of ``cls`` by their YAML key (the field name, or its ``key`` for a Python keyword)."""
+    return {f.metadata.get("key", f.name): f for f in fields(cls) if "check" in f.metadata}
 
 
 def _fail(path: str, what: str, value: Any) -> NoReturn:
@@ -251,9 +252,10 @@ def _causal_epsilon(what: str) -> Check:
     return Check(what, fn)
 
 
-def _f(check: Check, default: Any = MISSING) -> Any:
-    """Declare a config field: its check and raw default (validated to build the dataclass default)."""
-    meta = {"check": check, "raw": default}
+def _f(check: Check, default: Any = MISSING, key: str | None = None) -> Any:
+    """Declare a config field: its check and raw default (validated to build the dataclass default); ``key``: its
+    YAML key when that is not the field's name (``lambda``)."""
+    meta = {"check": check, "raw": default} | ({"key": key} if key else {})
     if default is MISSING:
         return field(metadata=meta)
     return field(default_factory=lambda: check(copy.deepcopy(default), "<default>"), metadata=meta)
@@ -334,7 +336,8 @@ class StagePointsConfig:
 
     def changes(self) -> dict[str, int]:
         """The keys this stage sets."""
-        return {name: getattr(self, name) for name in _specs(type(self)) if getattr(self, name) is not None}
+        return {name: getattr(self, spec.name) for name, spec in _specs(type(self)).items()
+                if getattr(self, spec.name) is not None}
 
 
 DEFAULT_LR = {"adam": 1e-3, "lbfgs": 1.0}
@@ -398,6 +401,28 @@ class TrainConfig:
         return self.causal_epsilon if stage.causal_epsilon is None else stage.causal_epsilon
 
 
+SNAP_FUNCTIONS = ("x", "x^2", "x^3", "x^4", "sin", "cos", "exp", "tanh")
+"""The names of kanpde.nets.library.LIBRARY (a test checks that they agree)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SymbolicConfig:
+    """Symbolic discovery (kanpde.discover): sparsity-regularised training (weight ``lambda``), pruning, then
+    snapping edges to ``library`` functions, each kept only if the PDE loss stays within ``snap_tolerance``."""
+
+    discover: bool = _f(boolean, False)
+    lambda_: float = _f(NON_NEGATIVE, 1e-3, key="lambda")
+    entropy: float = _f(NON_NEGATIVE, 2.0)
+    prune_threshold: float = _f(number("a number in [0, 1)", lambda x: 0 <= x < 1), 0.05)
+    retrain_steps: int = _f(COUNT, 100)
+    library: tuple[str, ...] = _f(list_of(choice(*SNAP_FUNCTIONS), "a non-empty list of library function names"),
+                                  ["x", "x^2", "x^3", "sin", "cos", "exp"])
+    fit_tolerance: float = _f(number("a number in (0, 1)", lambda x: 0 < x < 1), 1e-2)
+    snap_steps: int = _f(COUNT, 30)
+    snap_tolerance: float = _f(NON_NEGATIVE, 1.0)
+    final_steps: int = _f(COUNT, 100)
+
+
 @dataclass(frozen=True, kw_only=True)
 class EvaluateConfig:
     """Evaluation against the reference: how often (0 = only at the end) and on which grid."""
@@ -439,6 +464,7 @@ class Config:
     evaluate: EvaluateConfig = _f(section(EvaluateConfig), {})
     output: OutputConfig = _f(section(OutputConfig), {})
     data: tuple[DataConfig, ...] = _f(list_of(section(DataConfig), "a list of {file: ..., field: ...} mappings", 0), [])
+    symbolic: SymbolicConfig | None = _f(nullable(section(SymbolicConfig)), None)
     source: str = field(default="<dict>", compare=False)
 
 
@@ -469,7 +495,7 @@ def _build(cls: type, data: Any, path: str, **extra: Any) -> Any:
     values = {}
     for name, spec in specs.items():
         if name in data:
-            values[name] = spec.metadata["check"](data[name], _join(path, name))
+            values[spec.name] = spec.metadata["check"](data[name], _join(path, name))
         elif spec.metadata["raw"] is MISSING:
             raise ConfigError(f"{_join(path, name)}: required key is missing (must be {spec.metadata['check'].what})")
     return cls(**values, **extra)
@@ -484,7 +510,7 @@ def config_from_dict(data: Mapping, source: str = "<dict>") -> Config:
 
 def _plain(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
-        return {name: _plain(getattr(value, name)) for name in _specs(type(value))}
+        return {name: _plain(getattr(value, spec.name)) for name, spec in _specs(type(value)).items()}
     if isinstance(value, (list, tuple)):
         return [_plain(x) for x in value]
     if isinstance(value, Mapping):

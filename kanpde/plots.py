@@ -94,12 +94,16 @@ def plot_scattered(path: Path, names: Sequence[str], points: np.ndarray, predict
 
 
 def history_marks(events: Sequence[str], stage_ends: Sequence[int]) -> list[tuple[int, str]]:
-    """(step, label) of what changed the optimisation: stage changes and grid extensions (from the events)."""
+    """(step, label) of what changed the optimisation: stage changes, grid extensions, pruning and snapping
+    (from the events)."""
     marks = [(step, "stage") for step in stage_ends]
     for event in events:
         match = re.match(r"step (\d+): grid (\d+) -> (\d+)", event)
         if match:
             marks.append((int(match.group(1)), f"G={match.group(3)}"))
+        match = re.match(r"step (\d+): (pruned|snapped)", event)  # symbolic discovery (kanpde.discover)
+        if match:
+            marks.append((int(match.group(1)), match.group(2)))
     return sorted(marks)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kanpde import checks, distributed, plots
+from kanpde import checks, discover, distributed, plots
 from kanpde.adaptive import build_adaptive
 from kanpde.autodiff import autograd_jet
 from kanpde.config import Config, ConfigError, ModelConfig, ProblemConfig, config_from_dict, load_config
@@ -444,9 +444,16 @@ def _solve(config: Config, problem: Problem | None, out, torch_device: torch.dev
 
     trainer.on_checkpoint = checkpoint if main else None
     distributed.broadcast_state(field, world)  # one starting point for all ranks
+    discovering = config.symbolic is not None and config.symbolic.discover
+    if discovering and resume:
+        raise ValueError("symbolic.discover: --resume is not supported (pruning and snapping run once, at the end)")
+    if discovering:
+        discover.start(trainer, config.symbolic)
     try:
         with user_code(f" (at step {trainer.step + 1})"):
             trainer.run()
+            if discovering:
+                discover.finish(trainer, config.symbolic)
     finally:  # whatever happened, the run directory describes the last state reached
         summary = _finish(run, config, field, evaluation, trainer, torch_device, world) if main else None
     return distributed.broadcast_object(summary, world)

@@ -30,6 +30,7 @@ from kanpde.field import Field
 from kanpde.geometry import Points, Sampler
 from kanpde.loss import loss_terms, term_names
 from kanpde.nets.kan import KAN
+from kanpde.nets.sparse import sparsity_penalty
 from kanpde.problem import did_you_mean
 
 LINE_SEARCH_EVALUATIONS = 25
@@ -122,6 +123,7 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self._good: dict | None = None
         self._last_checkpoint = 0.0  # train_seconds at the last checkpoint
+        self.sparsity: tuple[float, float] | None = None  # (λ, entropy weight): KAN sparsity penalty (kanpde.discover)
 
     @property
     def total_steps(self) -> int:
@@ -320,7 +322,14 @@ class Trainer:
                                across_ranks, time_end, frozen, self.config.causal_min_weight,
                                self.observations)
             loss = sum(self.weights[name] * value for name, value in terms.items())
+            if self.sparsity is not None and self.kan is not None:
+                weight, entropy = self.sparsity
+                loss = loss + weight * sparsity_penalty(self.kan, self.field.net_inputs(points.interior), entropy,
+                                                        across_ranks)
             loss.backward()
+            if self.kan is not None:  # pruned and snapped edges stay as they are
+                for layer in self.kan.layers:
+                    layer.mask_gradients()
             if across_ranks is not None:  # this rank's shares → the global loss, terms and gradient
                 totals = distributed.reduce_gradients(self.field.parameters(),
                                                       torch.stack([loss, *terms.values()]).detach())

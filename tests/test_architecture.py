@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # conditions, Problem, built-in problems
     ("field", ["kanpde.field"]),
     ("loss", ["kanpde.loss", "kanpde.checks", "kanpde.identify"]),  # the loss; config checks; identified parameters
-    ("train", ["kanpde.distributed", "kanpde.adaptive", "kanpde.balancing", "kanpde.train"]),
+    ("train", ["kanpde.distributed", "kanpde.adaptive", "kanpde.balancing", "kanpde.train", "kanpde.discover"]),
     ("results", ["kanpde.results", "kanpde.plots"]),
     ("solver", ["kanpde.solver"]),
     ("tools", ["kanpde.compare", "kanpde.symbolic.*"]),  # built on complete runs

@@ -70,7 +70,7 @@ def _edge_samples(field: Field, count: int, seed: int) -> list[tuple[np.ndarray,
     h = field.net_inputs(x.to(field._lo.device))
     result = []
     for layer in field.net.layers:
-        phi = (h * torch.sigmoid(h))[..., None] * layer.base_weight + layer.spline_weight * layer.edge_splines(h)
+        phi = layer.edge_values(h)  # w_b·silu + w_s·spline, or the snapped function (symbolic discovery)
         result.append((h.double().cpu().numpy(), phi.double().cpu().numpy()))
         h = phi.sum(1)
     return result
@@ -102,6 +102,8 @@ def compact_program(field: Field, options: CompactOptions | None = None
     coords = [_symbol(name) for name in problem.coords]
     samples = _edge_samples(field, options.samples, options.seed)
     scores, keep = _prune(samples, options.prune)
+    snaps = {(index, i, j): (name, [float(v) for v in layer.snap_affine[i, j]])
+             for index, layer in enumerate(net.layers) for i, j, name in layer.snapped_edges()}
     current: list[sympy.Expr] = _net_inputs(problem, coords)
     fits: list[EdgeFit] = []
     for index, (layer, (h, phi)) in enumerate(zip(net.layers, samples), start=1):
@@ -109,7 +111,10 @@ def compact_program(field: Field, options: CompactOptions | None = None
         for j in range(layer.out_features):
             terms = []
             for i in range(layer.in_features):
-                if not keep[index - 1][i, j]:
+                snapped = snaps.get((index - 1, i, j))
+                if snapped is not None:  # trained as a library function: read it off the network
+                    fit = EdgeFit(index, i, j, snapped[0], *snapped[1], r2=1.0, score=float(scores[index - 1][i, j]))
+                elif not keep[index - 1][i, j]:
                     fit = EdgeFit(index, i, j, "0", score=float(scores[index - 1][i, j]))
                 else:
                     fit = fit_edge(h[:, i], phi[:, i, j], library, options.r2_tol, options.complexity_weight)

@@ -11,6 +11,7 @@ import torch
 
 from kanpde.field import Field
 from kanpde.nets.kan import KANLayer
+from kanpde.symbolic.fit import FUNCTIONS
 from kanpde.symbolic.formula import (
     Program,
     _box_map,
@@ -56,6 +57,12 @@ def edge_expression(s: sympy.Expr, knots: np.ndarray, cells: np.ndarray, base: f
     return spline + (sympy.Float(base) * _silu(s) if base != 0 else 0)
 
 
+def snapped_expression(layer: KANLayer, i: int, j: int, name: str, s: sympy.Expr) -> sympy.Expr:
+    """a·f(b·s + c) + d of a snapped edge (symbolic discovery), its constants as the network holds them."""
+    a, b, c, d = (sympy.Float(float(v), 17) for v in layer.snap_affine[i, j])
+    return a * FUNCTIONS[name].sympy(b * s + c) + d
+
+
 def exact_program(field: Field) -> tuple[Program, bool]:
     """The network as a straight-line program ξ → hidden nodes → outputs (→ transform), and whether
     the problem's output transform is included (see :func:`symbolic_output_transform`)."""
@@ -90,6 +97,8 @@ def exact_program(field: Field) -> tuple[Program, bool]:
         for j in range(layer.out_features):
             terms = [edge_expression(current[i], knots[i], table[i, :, :, j], float(base[i, j]))
                      for i in range(layer.in_features)]
+            terms += [snapped_expression(layer, i, j, name, current[i])
+                      for i, jj, name in layer.snapped_edges() if jj == j]
             sums.append(sympy.Add(*terms))
         if index < len(layers):
             current = [fresh(f"h{index}_{j}") for j in range(layer.out_features)]

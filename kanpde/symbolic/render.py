@@ -83,6 +83,10 @@ def _array(value: np.ndarray) -> str:
 def exact_module_source(field: Field, title: str = "") -> str:
     """A standalone numpy module ``u(*coords)`` that evaluates the KAN exactly (no torch, no kanpde)."""
     net = _check_kan(field)
+    if any(layer.snapped_edges() for layer in net.layers):  # symbolic discovery: not in the numpy tables (yet)
+        return (f'"""{title}: this network has edges snapped to library functions, which this numpy module does '
+                'not evaluate; use the sympy form (exact.txt) or the compact export."""\n\n'
+                'raise NotImplementedError("snapped KAN edges: use exact.txt or the compact export")\n')
     problem = field.problem
     coords = [_symbol(name) for name in problem.coords]
     args = [_identifier(name, a) if _identifier(name, a) == name else f"x{a}" for a, name in enumerate(problem.coords)]

@@ -1,0 +1,105 @@
+"""Symbolic discovery during training (``symbolic: {discover: true}``): the KAN paper's pipeline.
+
+1. The configured stages train with the sparsity penalty λ·(L1 + entropy) of :mod:`kanpde.nets.sparse`
+   (set on the trainer by the solver before it runs).
+2. :func:`finish` then prunes the network (new width), retrains it (``retrain_steps`` L-BFGS steps), and
+   snaps its edges one by one, strongest first, to the library function that fits the edge best
+   (a·f(b·s + c) + d): after each snap ``snap_steps`` L-BFGS steps train the affine parameters and the rest
+   on the PDE loss; the snap is kept only if the loss is then at most (1 + ``snap_tolerance``) times the
+   loss before any snap, otherwise the network is restored. ``final_steps`` L-BFGS steps end it.
+
+Every change is an event ("step N: pruned …", "step N: snapped …", "step N: kept spline …") in the history,
+summary.json and the loss plot. The symbolic export reads snapped edges as their formulas.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import torch
+
+from kanpde import distributed
+from kanpde.config import StageConfig, SymbolicConfig
+from kanpde.loss import loss_terms
+from kanpde.nets.sparse import best_fit, prune_, snap_edge
+from kanpde.train import Trainer
+
+__all__ = ["start", "finish", "pde_loss"]
+
+
+def start(trainer: Trainer, options: SymbolicConfig) -> None:
+    """Turn the sparsity penalty on for the configured stages (a KAN only)."""
+    if trainer.kan is None:
+        raise ValueError("symbolic.discover: needs model.type kan")
+    trainer.sparsity = (options.lambda_, options.entropy) if options.lambda_ > 0 else None
+
+
+def pde_loss(trainer: Trainer) -> float:
+    """Σ weight·term on the current training points (all ranks), without the sparsity penalty."""
+    points = distributed.shard(trainer.points(trainer.step), trainer.world)
+    across = distributed.sum_over_ranks if trainer.world.parallel else None
+    stage = trainer.config.stages[-1]
+    terms = loss_terms(trainer.field, points, trainer.config.causal_epsilon_of(stage), trainer.config.causal_chunks,
+                       across, None, {}, trainer.config.causal_min_weight, trainer.observations)
+    loss = sum(trainer.weights[name] * value.detach() for name, value in terms.items())
+    return float(distributed.sum_over_ranks(loss) if across is not None else loss)
+
+
+def _train(trainer: Trainer, steps: int) -> None:
+    """``steps`` more L-BFGS steps, as a new stage of the trainer."""
+    if steps <= 0:
+        return
+    stage = StageConfig(optimizer="lbfgs", steps=steps)
+    trainer.config = replace(trainer.config, stages=(*trainer.config.stages, stage))
+    trainer.samplers = (*trainer.samplers, trainer.sampler)
+    trainer.optimizer, trainer._good = None, None
+    trainer.run()
+
+
+@torch.no_grad()
+def _layer_inputs(trainer: Trainer) -> list[torch.Tensor]:
+    h = trainer.field.net_inputs(trainer.points(trainer.step).interior)
+    inputs = []
+    for layer in trainer.kan.layers:
+        inputs.append(h)
+        h = layer(h)
+    return inputs
+
+
+def finish(trainer: Trainer, options: SymbolicConfig) -> None:
+    """Prune, retrain and snap (module docstring), after the configured stages have run."""
+    kan, events = trainer.kan, trainer.history.events
+    trainer.sparsity = None
+    old, new, masked = prune_(kan, _layer_inputs(trainer)[0], options.prune_threshold)
+    events.append(f"step {trainer.step}: pruned KAN {old} -> {new}, {masked} more edges masked")
+    trainer.optimizer, trainer._good = None, None
+    _train(trainer, options.retrain_steps)
+    baseline = pde_loss(trainer)
+    for layer in kan.layers:  # the saved states below then hold every layer's snap parameters
+        layer.enable_edge_state()
+    for index, layer in enumerate(kan.layers):
+        with torch.no_grad():
+            scores = layer.edge_values(_layer_inputs(trainer)[index]).abs().mean(0)
+        live = layer.edge_mask if layer.edge_mask is not None else torch.ones_like(scores)
+        edges = [(i, j) for i, j in (live > 0).nonzero().tolist()]
+        for i, j in sorted(edges, key=lambda e: -float(scores[e])):
+            with torch.no_grad():
+                h = _layer_inputs(trainer)[index]
+                phi = layer.edge_values(h)[:, i, j]
+            fit = best_fit(h[:, i].cpu().numpy(), phi.cpu().numpy(), options.library, options.fit_tolerance)
+            saved = copy.deepcopy(trainer.field.state_dict())
+            step = trainer.step
+            snap_edge(layer, i, j, fit)
+            _train(trainer, options.snap_steps)
+            loss = pde_loss(trainer)
+            where = f"layer {index + 1} edge {i}->{j}"
+            if loss <= baseline * (1 + options.snap_tolerance):
+                events.append(f"step {step}: snapped {where} to {fit.name} (fit 1-R² {fit.q:.1e}); "
+                              f"loss {baseline:.3e} -> {loss:.3e}")
+            else:
+                trainer.field.load_state_dict(saved)
+                trainer.optimizer, trainer._good = None, None
+                events.append(f"step {step}: kept spline {where}: snapping it to {fit.name} "
+                              f"raised the loss {baseline:.3e} -> {loss:.3e}")
+    _train(trainer, options.final_steps)
