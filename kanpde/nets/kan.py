@@ -31,8 +31,8 @@ from torch import nn
 from kanpde import splines
 from kanpde.jet import Jet, outer_terms, outer_terms_adjoint
 from kanpde.nets import knots
-from kanpde.nets.library import NAMES, affine_derivatives
 from kanpde.nets.base import JetModule, Sequential, check_width, silu_derivatives
+from kanpde.nets.library import NAMES, affine_derivatives
 from kanpde.taylor import TaylorJet
 from kanpde.univariate import silu_series
 

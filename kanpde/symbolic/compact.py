@@ -102,7 +102,7 @@ def compact_program(field: Field, options: CompactOptions | None = None
     coords = [_symbol(name) for name in problem.coords]
     samples = _edge_samples(field, options.samples, options.seed)
     scores, keep = _prune(samples, options.prune)
-    snaps = {(index, i, j): (name, [float(v) for v in layer.snap_affine[i, j]])
+    snaps = {(index, i, j): (name, [float(v) for v in layer.snap_affine[i, j].detach()])
              for index, layer in enumerate(net.layers) for i, j, name in layer.snapped_edges()}
     current: list[sympy.Expr] = _net_inputs(problem, coords)
     fits: list[EdgeFit] = []

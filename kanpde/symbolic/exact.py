@@ -59,7 +59,7 @@ def edge_expression(s: sympy.Expr, knots: np.ndarray, cells: np.ndarray, base: f
 
 def snapped_expression(layer: KANLayer, i: int, j: int, name: str, s: sympy.Expr) -> sympy.Expr:
     """a·f(b·s + c) + d of a snapped edge (symbolic discovery), its constants as the network holds them."""
-    a, b, c, d = (sympy.Float(float(v), 17) for v in layer.snap_affine[i, j])
+    a, b, c, d = (sympy.Float(float(v), 17) for v in layer.snap_affine[i, j].detach())
     return a * FUNCTIONS[name].sympy(b * s + c) + d
 
 
