@@ -24,28 +24,28 @@ from kanpde.solver import build_problem, solve
 
 MAX_DIFF, MAX_OPS, POINTS = 1e-6, 40, 10_000
 
-COMMON = {"points": {"interior": 300, "boundary": 80, "sampler": "sobol"},
+COMMON = {"points": {"interior": 250, "boundary": 60, "initial": 60, "sampler": "sobol"},
           "evaluate": {"every": 0, "resolution": 51}, "output": {"plots": False},
-          "symbolic": {"discover": True, "lambda": 1e-3}}
+          "symbolic": {"discover": True, "lambda": 1e-3, "retrain_steps": 60, "snap_steps": 20, "final_steps": 60}}
+STAGES = [{"optimizer": "adam", "steps": 200, "lr": 0.02}, {"optimizer": "lbfgs", "steps": 80}]
+HERE = Path(__file__).resolve().parent / "discover_problems.py"
 
-PROBLEMS = {  # name -> the config's problem, model and train sections (KAN [d, 5, 1])
-    "poisson_sin": {"problem": {"name": "poisson_sin"}, "model": {"width": [2, 5, 1], "grid": 5, "grid_range": [-2, 2]},
-                    "train": {"stages": [{"optimizer": "adam", "steps": 200, "lr": 0.02},
-                                         {"optimizer": "lbfgs", "steps": 100}],
-                              "loss_weights": {"residual": 0.01, "boundary": 1.0}}},
-    "poisson (paper)": {"problem": {"name": "poisson"}, "model": {"width": [2, 5, 1], "grid": 5},
-                        "train": {"stages": [{"optimizer": "adam", "steps": 200, "lr": 0.02},
-                                             {"optimizer": "lbfgs", "steps": 100}],
-                                  "loss_weights": {"residual": 0.01, "boundary": 1.0}}},
-    "beam": {"problem": {"name": "beam"}, "model": {"width": [1, 5, 1], "grid": 5, "order": 5},
-             "train": {"stages": [{"optimizer": "adam", "steps": 200, "lr": 0.01},
-                                  {"optimizer": "lbfgs", "steps": 100}]}},
-    "heat1d": {"problem": {"name": "heat1d"}, "model": {"width": [2, 5, 1], "grid": 5},
-               "train": {"stages": [{"optimizer": "adam", "steps": 200, "lr": 0.01},
-                                    {"optimizer": "lbfgs", "steps": 100}]}},
-    "wave": {"problem": {"name": "wave"}, "model": {"width": [2, 5, 1], "grid": 5},
-             "train": {"stages": [{"optimizer": "adam", "steps": 200, "lr": 0.01},
-                                  {"optimizer": "lbfgs", "steps": 100}]}},
+
+def _case(problem: dict, inputs: int, **extra) -> dict:
+    model = {"width": [inputs, 5, 1], "grid": 5} | extra.pop("model", {})
+    return {"problem": problem, "model": model, "train": {"stages": STAGES} | extra}
+
+
+PROBLEMS = {  # name -> the config's problem, model and train sections: a generic KAN [d, 5, 1]
+    "poisson_additive": _case({"name": f"{HERE}:PoissonAdditive"}, 2,
+                              loss_weights={"residual": 0.01, "boundary": 1.0}),
+    "advection": _case({"name": f"{HERE}:Advection"}, 2),
+    "heat_soft": _case({"name": f"{HERE}:HeatSoft"}, 2),
+    "beam": _case({"name": "beam"}, 1, model={"order": 5}),
+    "poisson_sin": _case({"name": "poisson_sin"}, 2, model={"grid_range": [-2, 2]},
+                         loss_weights={"residual": 0.01, "boundary": 1.0}),
+    "poisson (paper)": _case({"name": "poisson"}, 2, loss_weights={"residual": 0.01, "boundary": 1.0}),
+    "wave (soft)": _case({"name": "wave", "params": {"hard": False}}, 2),
 }
 
 
@@ -81,6 +81,7 @@ def main() -> None:
         recovered, notes = 0, []
         for seed in args.seeds:
             config = copy.deepcopy(COMMON) | copy.deepcopy(PROBLEMS[name])
+            config["train"] = dict(config["train"])
             config["train"]["seed"] = seed
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:

@@ -46,6 +46,7 @@ DEFAULTS = {
     "evaluate": {"every": 100, "resolution": 101},
     "output": {"dir": None, "checkpoint_every": 500, "plots": True},
     "data": [],
+    "symbolic": None,
 }
 
 
