@@ -24,28 +24,31 @@ from kanpde.solver import build_problem, solve
 
 MAX_DIFF, MAX_OPS, POINTS = 1e-6, 40, 10_000
 
-COMMON = {"points": {"interior": 250, "boundary": 60, "initial": 60, "sampler": "sobol"},
+COMMON = {"points": {"interior": 250, "boundary": 60, "sampler": "sobol"},
           "evaluate": {"every": 0, "resolution": 51}, "output": {"plots": False},
           "symbolic": {"discover": True, "lambda": 1e-3, "retrain_steps": 60, "snap_steps": 20, "final_steps": 60}}
 STAGES = [{"optimizer": "adam", "steps": 200, "lr": 0.02}, {"optimizer": "lbfgs", "steps": 80}]
 HERE = Path(__file__).resolve().parent / "discover_problems.py"
 
 
-def _case(problem: dict, inputs: int, **extra) -> dict:
+def _case(problem: dict, inputs: int, initial: bool = False, **extra) -> dict:
     model = {"width": [inputs, 5, 1], "grid": 5} | extra.pop("model", {})
-    return {"problem": problem, "model": model, "train": {"stages": STAGES} | extra}
+    case = {"problem": problem, "model": model, "train": {"stages": STAGES} | extra}
+    if initial:  # a time coordinate: initial points too
+        case["points"] = COMMON["points"] | {"initial": 60}
+    return case
 
 
 PROBLEMS = {  # name -> the config's problem, model and train sections: a generic KAN [d, 5, 1]
     "poisson_additive": _case({"name": f"{HERE}:PoissonAdditive"}, 2,
                               loss_weights={"residual": 0.01, "boundary": 1.0}),
-    "advection": _case({"name": f"{HERE}:Advection"}, 2),
-    "heat_soft": _case({"name": f"{HERE}:HeatSoft"}, 2),
+    "advection": _case({"name": f"{HERE}:Advection"}, 2, initial=True),
+    "heat_soft": _case({"name": f"{HERE}:HeatSoft"}, 2, initial=True),
     "beam": _case({"name": "beam"}, 1, model={"order": 5}),
     "poisson_sin": _case({"name": "poisson_sin"}, 2, model={"grid_range": [-2, 2]},
                          loss_weights={"residual": 0.01, "boundary": 1.0}),
     "poisson (paper)": _case({"name": "poisson"}, 2, loss_weights={"residual": 0.01, "boundary": 1.0}),
-    "wave (soft)": _case({"name": "wave", "params": {"hard": False}}, 2),
+    "wave (soft)": _case({"name": "wave", "params": {"hard": False}}, 2, initial=True),
 }
 
 

@@ -13,6 +13,7 @@ import torch
 from kanpde.jet import Jet
 from kanpde.problem import Problem
 from kanpde.symbolic.formula import Program, _diff, _lambdify, _points
+from kanpde.taylor import Derivatives, TaylorJet
 
 
 class _Compiled:
@@ -104,13 +105,42 @@ class SymbolicField:
         self._compiled: dict[tuple[int, bool], _Compiled] = {}
 
     def _compile(self, order: int, full: bool) -> _Compiled:
-        for (have_order, have_full), compiled in self._compiled.items():  # a richer one will do
+        for key, compiled in self._compiled.items():  # a richer one will do
+            if key[0] == "taylor":
+                continue
+            have_order, have_full = key
             if have_order >= order and have_full == full or have_order >= order and order < 2:
                 return compiled
         self._compiled[order, full] = _Compiled(self.program, order, full)
         return self._compiled[order, full]
 
-    def jet(self, x: torch.Tensor, mode: str) -> Jet:
+    def _taylor_jet(self, x: torch.Tensor, derivatives: Derivatives) -> TaylorJet:
+        """Derivatives of any order (a problem's :class:`Derivatives` set), by ``sympy.diff`` of the whole formula."""
+        key = ("taylor", derivatives.indices)
+        if key not in self._compiled:
+            coords, params = list(self.program.coords), list(self.program.params)
+            functions = []
+            for expr in self.program.expressions():
+                per_output = []
+                for alpha in derivatives.indices:
+                    derivative = expr
+                    for axis, count in enumerate(alpha):
+                        if count:
+                            derivative = sympy.diff(derivative, coords[axis], count)
+                    per_output.append(_lambdify(coords + params, derivative))
+                functions.append(per_output)
+            self._compiled[key] = functions
+        points = x.detach().to("cpu", torch.float64).numpy()
+        n = points.shape[0]
+        with np.errstate(all="ignore"):
+            columns = [np.stack([_points(fn(*points.T, *self.params), n) for fn in per_output], axis=1)
+                       for per_output in self._compiled[key]]
+        stack = torch.as_tensor(np.stack(columns, axis=-1), dtype=x.dtype, device=x.device)
+        return TaylorJet(stack, derivatives, self.problem.coords)
+
+    def jet(self, x: torch.Tensor, mode: str | Derivatives) -> Jet:
+        if isinstance(mode, Derivatives):
+            return self._taylor_jet(x, mode)
         order = {"value": 0, "none": 1}.get(mode, 2)
         compiled = self._compile(order, mode == "full")
         points = x.detach().to("cpu", torch.float64).numpy()
