@@ -155,4 +155,4 @@ class _ModelOnCpu:
 
     def jet(self, x: torch.Tensor, mode: str) -> Jet:
         u = self.field.jet(self._in(x), mode)
-        return Jet(u.stack.detach().double().cpu(), u.dim, u.mode, u.coords)
+        return u._like(u.stack.detach().double().cpu())
