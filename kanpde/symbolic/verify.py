@@ -101,8 +101,8 @@ def _form_metrics(subject, model_values: torch.Tensor | None, points: torch.Tens
             except (ValueError, RuntimeError, IndexError) as failure:  # pragma: no cover - exotic conditions
                 conditions[condition.name] = {"error": str(failure)}
                 continue
-            kind = {Dirichlet: "dirichlet", Neumann: "neumann", Periodic: "periodic", Initial: "initial"}[
-                type(condition)]
+            kind = {Dirichlet: "dirichlet", Neumann: "neumann", Periodic: "periodic", Initial: "initial"}.get(
+                type(condition), type(condition).__name__.lower())  # e.g. beam's generic Condition (u'' = 0)
             conditions[condition.name] = {"kind": kind, "hard": bool(getattr(condition, "hard", False)),
                                           "max_abs_err": _finite(error.max()) if error.numel() else None,
                                           "points": int(error.numel())}
