@@ -97,7 +97,7 @@ def main() -> None:
             recovered += ok
             identical += ok and diff <= EXACT
             formula = sympy.sstr(result.expressions[0])
-            notes.append(f"seed {seed}: rel L2 {summary['rel_l2']:.1e}, width {result.info.get('kept')} edges, "
+            notes.append(f"seed {seed}: rel L2 {summary['rel_l2']:.1e}, {result.info.get('kept')} edges kept, "
                          f"max diff {diff:.1e}, {ops} ops, {time.perf_counter() - started:.0f} s: "
                          f"{formula if len(formula) < 160 else formula[:157] + '...'}")
             print(f"{name} {notes[-1]}", flush=True)
