@@ -86,7 +86,9 @@ class Problem:
       ``conditions``   boundary/initial/point conditions (:mod:`kanpde.conditions`);
       ``description``  one line for ``python -m kanpde list``;
       ``periodic``     coordinates in which the field is built exactly periodic: the network
-                       sees (cos πξ, sin πξ) for them, so its input size is ``input_features``.
+                       sees (cos πξ, sin πξ) for them, so its input size is ``input_features``;
+      ``odd``          coordinates in which the network part is built exactly odd about the box's
+                       centre, (N(ξ) − N(Rξ))/2 (R negates them); the output transform must keep u odd.
     Optional: ``exact(x)`` (torch, [N] or [N, outputs]) or ``reference()`` for error metrics.
     """
 
@@ -100,6 +102,7 @@ class Problem:
     description: ClassVar[str] = ""
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
+    odd: ClassVar[tuple[str, ...]] = ()  # coordinates the network part is exactly odd in
     observations: ClassVar[Sequence[Observations]] = ()
 
     def __init_subclass__(cls, **kwargs):
@@ -291,10 +294,11 @@ class Problem:
                 raise ValueError(f"{where}: weight must be a finite number ≥ 0, got {condition.weight}")
             self._check_field(condition, where)
             self._check_where(condition, where)
-        for axis in self.periodic:
-            if axis not in self.box.names:
-                raise ValueError(f"{type(self).__name__}.periodic: unknown coordinate {axis!r}"
-                                 f"{did_you_mean(axis, self.box.names)}")
+        for key in ("periodic", "odd"):
+            for axis in getattr(self, key):
+                if axis not in self.box.names:
+                    raise ValueError(f"{type(self).__name__}.{key}: unknown coordinate {axis!r}"
+                                     f"{did_you_mean(axis, self.box.names)}")
         self._check_hard()
 
     def _check_field(self, condition: Condition, where: str) -> None:
