@@ -477,7 +477,7 @@ class Problem:
         for condition in hard:
             if isinstance(condition, Initial):
                 axis = box.time_axis
-                factor = factor * (x[:, axis] - box.lo[axis]) / (box.hi[axis] - box.lo[axis])
+                factor = factor * condition.factor((x[:, axis] - box.lo[axis]) / (box.hi[axis] - box.lo[axis]))
         return factor
 
     def __repr__(self) -> str:
