@@ -86,7 +86,10 @@ class Problem:
       ``conditions``   boundary/initial/point conditions (:mod:`kanpde.conditions`);
       ``description``  one line for ``python -m kanpde list``;
       ``periodic``     coordinates in which the field is built exactly periodic: the network
-                       sees (cos πξ, sin πξ) for them, so its input size is ``input_features``.
+                       sees (cos πξ, sin πξ) for them, so its input size is ``input_features``;
+      ``hard_scale``   a constant multiplying the hard-condition factor D·τ^m (default 1), so that
+                       the network's output N = (u − G)/(s·D·τ^m) is of the size of u (a box's
+                       D = x(1 − x) peaks at 1/4: ``hard_scale = 4`` makes the peak 1).
     Optional: ``exact(x)`` (torch, [N] or [N, outputs]) or ``reference()`` for error metrics.
     """
 
@@ -101,6 +104,7 @@ class Problem:
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
     observations: ClassVar[Sequence[Observations]] = ()
+    hard_scale: ClassVar[float] = 1.0  # multiplies the hard-condition factor D·τ^m
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -470,10 +474,10 @@ class Problem:
         return lift if outer else lift.detach()
 
     def _distance(self, hard: Sequence[Condition], x: torch.Tensor) -> torch.Tensor:
-        """A smooth factor that vanishes exactly where the hard conditions apply (D·τ^m)."""
+        """A smooth factor that vanishes exactly where the hard conditions apply (s·D·τ^m, s = hard_scale)."""
         box = self.box
         dirichlet = self._dirichlet(hard, x)
-        factor = dirichlet[1] if dirichlet else torch.ones_like(x[:, 0])
+        factor = self.hard_scale * (dirichlet[1] if dirichlet else torch.ones_like(x[:, 0]))
         for condition in hard:
             if isinstance(condition, Initial):
                 axis = box.time_axis
