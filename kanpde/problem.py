@@ -400,6 +400,8 @@ class Problem:
             u = G + D·τ^m·N,   G = g_D + [g_0 − g_D(·, t0)] + (t − t0)·[g_1 − ∂_t g_D(·, t0)],
         m the number of hard initial conditions. G meets each condition where the data agree
         (g_0 = g_D on the boundary at t0, as a smooth solution needs), and D·τ^m·N leaves them alone.
+        The factor is multiplied by ``hard_scale``, and an initial condition with ``ramp=δ`` puts
+        1 − exp(−τ/δ) in place of its τ.
         D is the domain's distance function φ of the parts (for a box, the product of face gaps);
         several hard Dirichlet conditions g_i on different parts, with distances φ_i, combine by
         transfinite interpolation: g_D = Σ_i w_i g_i / Σ_j w_j with w_i = φ_i⁻¹, and D = (Σ_j φ_j⁻¹)⁻¹
