@@ -28,7 +28,7 @@ class Wave(Problem):
     u = u(x, 0) + 4x(1 − x)·r(t)²·N(x, t) with r(t) = 1 − exp(−t/ramp) (``ramp: 0``: r = t);
     with ``hard: false`` they are soft loss terms. With r = t and no factor 4, the exact
     N = (u* − u(x, 0))/(x(1 − x)t²) reaches ±1.6e3 (u_tt = −(8π)²/2·sin(4πx) at t = 0) and training
-    stalled above 100 % error; the ramp and the factor 4 keep |N| below 7 (docs/systems.md).
+    stalled above 100 % error; the ramp and the factor 4 keep |N| below 8 (docs/systems.md).
     """
 
     problem_name = "wave"
