@@ -65,6 +65,7 @@ class Field(nn.Module):
         self.register_buffer("_lo", torch.tensor(box.lo, dtype=torch.float64))
         self.register_buffer("_scale", torch.tensor(box.scale, dtype=torch.float64))
         self.periodic_axes = [box.names.index(name) for name in problem.periodic]
+        self.odd_axes = [box.names.index(name) for name in problem.odd]
         # the problem's unknown parameters train with the network (a new Field starts them afresh)
         for name, unknown in problem.unknowns.items():
             problem.unknowns[name] = unknown.fresh()
@@ -93,14 +94,30 @@ class Field(nn.Module):
                 parts.append(xi)
         return Jet.cat(parts)
 
+    def _network(self, xi: torch.Tensor, seed, forward) -> Jet:
+        """N at the mapped points ``xi`` [N, D], from ``seed(ξ, scale)`` (the jet of the inputs) and ``forward``
+        (the network on the jet of its inputs); for a problem odd in some coordinates, (N(ξ) − N(Rξ))/2 with R
+        the reflection of those coordinates about the box's centre (seeded as −ξ_a with scale −s_a: exact
+        derivatives at any order)."""
+        u = forward(self._inputs(seed(xi, self._scale)))
+        if not self.odd_axes:
+            return u
+        sign = torch.ones_like(self._scale)
+        sign[self.odd_axes] = -1
+        return (u - forward(self._inputs(seed(xi * sign, self._scale * sign)))) * 0.5
+
     def jet(self, x: torch.Tensor, mode: str) -> Jet:
         """The field's jet at physical points ``x`` [N, D], channels [outputs], with coordinate names."""
         coords = self.problem.coords
         if self.derivatives == "autograd" or mode == "value":
-            u = autograd_jet(lambda p: self.net(self.net_inputs(p)), x, mode, coords)
+            def values(p: torch.Tensor) -> torch.Tensor:
+                return self._network(self.to_unit(p), lambda q, _: Jet.seed(q, "value"),
+                                     lambda h: Jet.seed(self.net(h.value), "value")).value
+
+            u = autograd_jet(values, x, mode, coords)
         else:
-            seed = TaylorJet.seed if isinstance(mode, Derivatives) else Jet.seed  # any order, or the fused ≤ 2
-            u = self.net.jet_forward(self._inputs(seed(self.to_unit(x), mode, coords, scale=self._scale)))
+            jet_seed = TaylorJet.seed if isinstance(mode, Derivatives) else Jet.seed  # any order, or the fused ≤ 2
+            u = self._network(self.to_unit(x), lambda q, s: jet_seed(q, mode, coords, scale=s), self.net.jet_forward)
         return self.problem.output_transform(u, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

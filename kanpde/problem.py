@@ -87,6 +87,8 @@ class Problem:
       ``description``  one line for ``python -m kanpde list``;
       ``periodic``     coordinates in which the field is built exactly periodic: the network
                        sees (cos πξ, sin πξ) for them, so its input size is ``input_features``;
+      ``odd``          coordinates in which the network part is built exactly odd about the box's
+                       centre, (N(ξ) − N(Rξ))/2 (R negates them); the output transform must keep u odd;
       ``hard_scale``   a constant multiplying the hard-condition factor D·τ^m (default 1), so that
                        the network's output N = (u − G)/(s·D·τ^m) is of the size of u (a box's
                        D = x(1 − x) peaks at 1/4: ``hard_scale = 4`` makes the peak 1).
@@ -103,6 +105,7 @@ class Problem:
     description: ClassVar[str] = ""
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
+    odd: ClassVar[tuple[str, ...]] = ()  # coordinates the network part is exactly odd in
     observations: ClassVar[Sequence[Observations]] = ()
     hard_scale: ClassVar[float] = 1.0  # multiplies the hard-condition factor D·τ^m
 
@@ -295,10 +298,11 @@ class Problem:
                 raise ValueError(f"{where}: weight must be a finite number ≥ 0, got {condition.weight}")
             self._check_field(condition, where)
             self._check_where(condition, where)
-        for axis in self.periodic:
-            if axis not in self.box.names:
-                raise ValueError(f"{type(self).__name__}.periodic: unknown coordinate {axis!r}"
-                                 f"{did_you_mean(axis, self.box.names)}")
+        for key in ("periodic", "odd"):
+            for axis in getattr(self, key):
+                if axis not in self.box.names:
+                    raise ValueError(f"{type(self).__name__}.{key}: unknown coordinate {axis!r}"
+                                     f"{did_you_mean(axis, self.box.names)}")
         self._check_hard()
 
     def _check_field(self, condition: Condition, where: str) -> None:

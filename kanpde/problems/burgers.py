@@ -32,19 +32,25 @@ class Burgers(Problem):
 
     ``hard`` (default true) builds the initial and boundary conditions into the output,
     u = −sin(πx) + t·(1 − x²)·N (the data are compatible: −sin(±π) = 0); ``hard: false`` makes them
-    soft loss terms "initial" and "boundary".
+    soft loss terms "initial" and "boundary". ``symmetric: true`` builds in the symmetry of the solution,
+    u(−x, t) = −u(x, t) (the equation is invariant under (x, u) → (−x, −u) and the data are odd): the network
+    part becomes (N(x, t) − N(−x, t))/2, which pins the shock at x = 0 (twice the cost per step).
     """
 
     problem_name = "burgers"
     description = "Burgers u_t + u u_x = (0.01/π) u_xx, u(x,0) = −sin πx, u(±1,t) = 0 (shock at x = 0)"
     box = Box.space_time([-1.0], [1.0], t0=0.0, t1=1.0, names=("x", "t"))
     derivatives = "diagonal"
-    params = {"nu": BURGERS_NU, "hard": True}
+    params = {"nu": BURGERS_NU, "hard": True, "symmetric": False}
 
     def __init__(self, **params: Any):
         super().__init__(**params)
         if self.nu <= 0:
             raise ValueError(f"problem.params.nu: must be positive, got {self.nu!r}")
+
+    @property
+    def odd(self) -> tuple[str, ...]:  # instance-level: depends on ``symmetric``
+        return ("x",) if self.params["symmetric"] else ()
 
     @property
     def conditions(self) -> tuple[Condition, ...]:  # instance-level: depends on ``hard``
