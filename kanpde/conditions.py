@@ -19,6 +19,7 @@ Where ``on`` applies:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -147,18 +148,30 @@ class Periodic(Condition):
 class Initial(Condition):
     """u(x, t0) = value(x), or with ``derivative="t"`` ∂u/∂t(x, t0) = value(x).
 
-    ``hard=True``: u = g(x) + (t − t0)/(t1 − t0)·N(x, t) for the value; a hard derivative condition
-    (which needs a hard value condition on the same field) adds (t − t0)·h(x) and squares the factor.
+    ``hard=True``: u = g(x) + τ·N(x, t) for the value, τ = (t − t0)/(t1 − t0); a hard derivative
+    condition (which needs a hard value condition on the same field) adds (t − t0)·h(x) and squares
+    the factor. ``ramp=δ`` (hard only) replaces this condition's factor τ by 1 − exp(−τ/δ): τ/δ near
+    t0, about 1 after a few δ. The conditions hold as exactly, and N ≈ (u − G)/D away from t0
+    instead of (u − G)/(D·τ^m), which is large for a fast oscillation in t (the wave: order ω²).
     """
 
     base_name = "initial"
 
     def __init__(self, value: Target = 0.0, derivative: str | None = None, field: str | None = None,
-                 hard: bool = False, name: str | None = None, weight: float = 1.0):
+                 hard: bool = False, name: str | None = None, weight: float = 1.0, ramp: float | None = None):
         default = f"initial_{derivative}" if derivative else "initial"
         super().__init__(None, "initial", field, name if name is not None else default + (f"_{field}" if field else ""),
                          weight, derivatives="none" if derivative else "value")
+        if ramp is not None and not (hard and isinstance(ramp, (int, float)) and not isinstance(ramp, bool)
+                                      and math.isfinite(ramp) and ramp > 0):
+            raise ValueError(f"Initial({self.name!r}): ramp must be a positive number, and needs hard=True; "
+                             f"got ramp={ramp!r}, hard={hard!r}")
         self.value, self.derivative, self.hard = value, derivative, bool(hard)
+        self.ramp = None if ramp is None else float(ramp)
+
+    def factor(self, tau: torch.Tensor) -> torch.Tensor:
+        """This hard condition's factor in u = G + D·Π factor·N: τ, or 1 − exp(−τ/ramp)."""
+        return tau if self.ramp is None else -torch.expm1(-tau / self.ramp)
 
     def defect(self, u, x, normal):
         current = u.d(self.derivative) if self.derivative else u.value

@@ -88,7 +88,10 @@ class Problem:
       ``periodic``     coordinates in which the field is built exactly periodic: the network
                        sees (cos πξ, sin πξ) for them, so its input size is ``input_features``;
       ``odd``          coordinates in which the network part is built exactly odd about the box's
-                       centre, (N(ξ) − N(Rξ))/2 (R negates them); the output transform must keep u odd.
+                       centre, (N(ξ) − N(Rξ))/2 (R negates them); the output transform must keep u odd;
+      ``hard_scale``   a constant multiplying the hard-condition factor D·τ^m (default 1), so that
+                       the network's output N = (u − G)/(s·D·τ^m) is of the size of u (a box's
+                       D = x(1 − x) peaks at 1/4: ``hard_scale = 4`` makes the peak 1).
     Optional: ``exact(x)`` (torch, [N] or [N, outputs]) or ``reference()`` for error metrics.
     """
 
@@ -104,6 +107,7 @@ class Problem:
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
     odd: ClassVar[tuple[str, ...]] = ()  # coordinates the network part is exactly odd in
     observations: ClassVar[Sequence[Observations]] = ()
+    hard_scale: ClassVar[float] = 1.0  # multiplies the hard-condition factor D·τ^m
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -400,6 +404,8 @@ class Problem:
             u = G + D·τ^m·N,   G = g_D + [g_0 − g_D(·, t0)] + (t − t0)·[g_1 − ∂_t g_D(·, t0)],
         m the number of hard initial conditions. G meets each condition where the data agree
         (g_0 = g_D on the boundary at t0, as a smooth solution needs), and D·τ^m·N leaves them alone.
+        The factor is multiplied by ``hard_scale``, and an initial condition with ``ramp=δ`` puts
+        1 − exp(−τ/δ) in place of its τ.
         D is the domain's distance function φ of the parts (for a box, the product of face gaps);
         several hard Dirichlet conditions g_i on different parts, with distances φ_i, combine by
         transfinite interpolation: g_D = Σ_i w_i g_i / Σ_j w_j with w_i = φ_i⁻¹, and D = (Σ_j φ_j⁻¹)⁻¹
@@ -474,14 +480,14 @@ class Problem:
         return lift if outer else lift.detach()
 
     def _distance(self, hard: Sequence[Condition], x: torch.Tensor) -> torch.Tensor:
-        """A smooth factor that vanishes exactly where the hard conditions apply (D·τ^m)."""
+        """A smooth factor that vanishes exactly where the hard conditions apply (s·D·τ^m, s = hard_scale)."""
         box = self.box
         dirichlet = self._dirichlet(hard, x)
-        factor = dirichlet[1] if dirichlet else torch.ones_like(x[:, 0])
+        factor = self.hard_scale * (dirichlet[1] if dirichlet else torch.ones_like(x[:, 0]))
         for condition in hard:
             if isinstance(condition, Initial):
                 axis = box.time_axis
-                factor = factor * (x[:, axis] - box.lo[axis]) / (box.hi[axis] - box.lo[axis])
+                factor = factor * condition.factor((x[:, axis] - box.lo[axis]) / (box.hi[axis] - box.lo[axis]))
         return factor
 
     def __repr__(self) -> str:

@@ -22,8 +22,8 @@ class Cavity(Problem):
     u = 4x(1 − x), v = 0 on the lid y = 1, no slip on the other walls, p(0, 0) = 0.
 
     Fields u, v, p; three named residuals (momentum_x, momentum_y, continuity). With ``hard``
-    (default) the wall conditions are built in, u = 4x(1 − x)y + x(1 − x)y(1 − y)·N_u and
-    v = x(1 − x)y(1 − y)·N_v; the pressure pin is a soft "point_p" term. The reference is a
+    (default) the wall conditions are built in, u = 4x(1 − x)y + 16x(1 − x)y(1 − y)·N_u and
+    v = 16x(1 − x)y(1 − y)·N_v; the pressure pin is a soft "point_p" term. The reference is a
     Taylor–Hood finite-element solution (:mod:`kanpde.reference.cavity`, docs/systems.md).
     """
 
@@ -33,6 +33,7 @@ class Cavity(Problem):
     fields = ("u", "v", "p")
     derivatives = "trace"  # the Laplacian and the gradient
     params = {"nu": 0.01, "hard": True}
+    hard_scale = 16.0  # x(1 − x)y(1 − y) peaks at 1/16: the network's output is of the size of u
 
     def __init__(self, **params: Any):
         if "hard" in params and not isinstance(params["hard"], bool):
