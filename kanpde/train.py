@@ -225,13 +225,14 @@ class Trainer:
         return last, self.config.stages[-1], self.config.stages[-1].steps
 
     # -- the loop -----------------------------------------------------------------------
-    def run(self) -> History:
-        """Train from the current step to the end of the last stage."""
+    def run(self, steps: int | None = None) -> History:
+        """Train from the current step to the end of the last stage, or for ``steps`` more steps at most."""
+        end = self.total_steps if steps is None else min(self.total_steps, self.step + steps)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True,
                    desc=f"{self.field.problem.name}")
         current_stage = self._stage_at(self.step)[0] if self.optimizer is not None else None
         try:
-            while self.step < self.total_steps:
+            while self.step < end:
                 index, stage, in_stage = self._stage_at(self.step)
                 new_stage = index != current_stage or self.optimizer is None
                 current_stage = index
