@@ -316,3 +316,51 @@ def _say(result: dict) -> None:
                         for k, v in result["reached"].items())
     print(f"  {result['problem']} {result['contender']}: {reached} (best rel L2 {result['best_rel_l2']:.2e}, "
           f"{result['steps']} steps)", file=sys.stderr, flush=True)
+
+
+def derive_accuracy(results: list[dict]) -> dict:
+    """Time to 1e-2 on each problem: DeepXDE's stock run over kanpde's KAN (> 1: kanpde is faster), and the
+    target (≥ 2 on burgers). A threshold not reached counts as "more than the budget": the ratio is then a
+    bound (``*_bound``) or unknown."""
+    def seconds(problem, contender, threshold="0.01"):
+        for result in results:
+            if (result["problem"], result["contender"]) == (problem, contender):
+                reached = result["reached"][threshold]
+                return (reached["wall_s"], False) if reached else (result["budget_s"], True)
+        return None, None
+
+    derived, targets = {}, []
+    for problem in sorted({r["problem"] for r in results}):
+        kan, kan_capped = seconds(problem, "kanpde-kan")
+        deepxde, deepxde_capped = seconds(problem, "deepxde-stock")
+        if kan is None or deepxde is None:
+            continue
+        if kan_capped and deepxde_capped:
+            value, kind = None, "neither reached 1e-2 within the budget"
+        elif kan_capped:
+            value, kind = deepxde / kan, "upper bound (kanpde's KAN did not reach 1e-2)"
+        elif deepxde_capped:
+            value, kind = deepxde / kan, "lower bound (DeepXDE did not reach 1e-2)"
+        else:
+            value, kind = deepxde / kan, "measured"
+        derived[f"{problem}_time_to_1e-2_deepxde_over_kan"] = {"value": value, "kind": kind}
+        if problem == "burgers":
+            met = {"measured": value is not None and value >= 2,
+                   "upper": False if value is not None and value < 2 else None,
+                   "lower": True if value is not None and value >= 2 else None}.get(kind.split()[0])
+            targets.append({"target": "burgers: time to rel L2 <= 1e-2, DeepXDE stock / kanpde KAN >= 2",
+                            "value": value, "threshold": 2, "met": met, "note": kind})
+    derived["accuracy_targets"] = targets
+    return derived
+
+
+def print_accuracy(results: list[dict]) -> None:
+    if not results:
+        return
+    print("\n## Time to accuracy (training seconds, evaluations excluded; wall / CPU)")
+    print(f"{'problem':<8} {'contender':<14} {'to 1e-2':>22} {'to 1e-3':>22} {'best rel L2':>12} {'steps':>7}")
+    for r in results:
+        cells = [f"{v['wall_s']:.1f} / {v['cpu_s']:.1f} s" if v else f"not in {r['budget_s']:g} s"
+                 for v in r["reached"].values()]
+        print(f"{r['problem']:<8} {r['contender']:<14} {cells[0]:>22} {cells[1]:>22} "
+              f"{r['best_rel_l2']:>12.2e} {r['steps']:>7}")
