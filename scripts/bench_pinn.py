@@ -298,7 +298,8 @@ def run_accuracy(problems: list[str], budget: float, dtype, device, dde) -> list
     """Every contender of the accuracy group, one after the other."""
     results = []
     for problem in problems:
-        evaluation = Evaluation.build(build_problem(kanpde_config(problem, "kan", [], dtype, True).problem),
+        stages = _builtin(problem)["train"]["stages"]
+        evaluation = Evaluation.build(build_problem(kanpde_config(problem, "kan", stages, dtype, True).problem),
                                       101, torch.float64, device)
         for model in ("kan", "mlp"):
             results.append(race_kanpde(problem, model, budget, dtype, device, evaluation))
