@@ -383,6 +383,7 @@ def metadata(args, device: torch.device, dtype: torch.dtype, pykan_status: str |
         "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),
         "threads": torch.get_num_threads(),
+        "tf32": bool(torch.backends.cuda.matmul.allow_tf32),
         "interop_threads": torch.get_num_interop_threads(),
         "quick": args.quick,
         "repeats": args.repeats,
@@ -584,6 +585,8 @@ def parse_args(argv=None):
                         help="1000 points, points sweep 1e3/1e4, 2 repeats: a smoke run (< 60 s on 2 idle cores)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    parser.add_argument("--tf32", action="store_true",
+                        help="CUDA float32: TensorFloat-32 matrix products (torch.backends.cuda.matmul.allow_tf32)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's default)")
     parser.add_argument("--repeats", type=int, default=None, help="timed samples per contender (default 5, quick 2)")
     parser.add_argument("--warmup", type=int, default=None,
@@ -633,6 +636,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.set_default_dtype(dtype)
     out_path = os.path.abspath(args.json)
 

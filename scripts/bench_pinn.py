@@ -63,11 +63,14 @@ def import_deepxde():
     backend = os.environ.setdefault("DDE_BACKEND", "pytorch")
     if backend != "pytorch":
         return None, f"DDE_BACKEND={backend}: the benchmark needs DeepXDE's pytorch backend"
+    device = torch.get_default_device()
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             import deepxde
     except Exception as error:
         return None, f"{type(error).__name__}: {error}"
+    finally:
+        torch.set_default_device(device)  # DeepXDE's import makes CUDA the default device where there is one
     return deepxde, None
 
 
