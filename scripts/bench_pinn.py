@@ -86,10 +86,10 @@ def deepxde_model(dde, problem: str, dtype: torch.dtype, device: torch.device, s
     kanpde's Poisson problem), compiled with Adam (lr 1e-3), and its training batch (X, y, aux)."""
     previous, previous_device = torch.get_default_dtype(), torch.get_default_device()
     torch.set_default_device(device)  # DeepXDE creates its tensors on the default device
-    dde.config.set_default_float(str(dtype).replace("torch.", ""))
-    dde.config.set_random_seed(seed)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()):  # DeepXDE prints what it sets
+            dde.config.set_default_float(str(dtype).replace("torch.", ""))
+            dde.config.set_random_seed(seed)
             data = _deepxde_data(dde, problem)
             net = dde.nn.FNN(MLP_WIDTH, "tanh", "Glorot normal")
             model = dde.Model(data, net)
