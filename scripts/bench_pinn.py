@@ -19,7 +19,10 @@ for its residual and the same numbers of boundary and initial points (so kanpde 
 Time to accuracy (group ``accuracy``, not round-robin: one run after the other, each capped at ``--budget``
 seconds of training): the wall-clock and CPU seconds of training (evaluations excluded) until the relative L2 error
 on the problem's evaluation grid is ≤ 1e-2 and ≤ 1e-3, checked every ``EVALUATE_EVERY`` steps, for kanpde's
-built-in config with its KAN, the same config with the MLP, and DeepXDE's stock Burgers example setup.
+built-in config with its KAN, the same config with the MLP, and DeepXDE's stock Burgers example setup (float32,
+its default; on Poisson the same recipe). The budget is checked at those evaluations, so a run may overrun it by
+one interval (100 L-BFGS steps of kanpde can take tens of seconds), and a threshold's time is that of the first
+evaluation at or below it: an upper bound by up to one interval.
 """
 
 from __future__ import annotations
