@@ -46,6 +46,8 @@ def check_config(config: Config, problem: Problem, report: Callable[[str], None]
         for key, value, default in initial:
             if value is not None and value != default and value != 0:
                 report(f"{key}: {value} is ignored: {problem.name} has no time coordinate, so no initial points")
+    if train.tf32 and train.dtype != "float32":
+        report("train.tf32 is ignored: TensorFloat-32 applies to float32 on CUDA only (train.dtype is float64)")
     total = sum(stage.steps for stage in train.stages)
     grid_keys = {"train.grid_schedule": bool(train.grid_schedule), "train.grid_update_every": train.grid_update_every,
                  "train.grid_update_until": train.grid_update_until}

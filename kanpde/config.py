@@ -379,6 +379,7 @@ class TrainConfig:
     seed: int = _f(integer(0, 2**32 - 1), 0)
     dtype: str = _f(choice("float64", "float32"), "float64")
     device: str = _f(choice("auto", "cpu", "cuda"), "auto")
+    tf32: bool = _f(boolean, False)  # CUDA, float32: TensorFloat-32 matrix products (faster, ~1e-3 relative)
     derivatives: str = _f(choice("jet", "autograd"), "jet")
     stages: tuple[StageConfig, ...] = _f(list_of(section(StageConfig), "a non-empty list of stage mappings", 1, 100),
                                          [{"optimizer": "adam", "steps": 1000}])

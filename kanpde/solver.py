@@ -399,9 +399,23 @@ def solve(config: Config | dict | str | os.PathLike, *, problem: Problem | None 
     """
     config = _as_config(config, problem)
     torch_device = resolve_device(device or config.train.device)
-    with distributed.process_group(torch_device) as world:
+    with distributed.process_group(torch_device) as world, tf32(
+            torch_device.type == "cuda" and config.train.dtype == "float32" and config.train.tf32):
         return _solve(config, problem, out, distributed.local_device(torch_device, world), world,
                       quiet=quiet, force=force, resume=resume)
+
+
+@contextmanager
+def tf32(enabled: bool) -> Iterator[None]:
+    """``train.tf32``: TensorFloat-32 matrix products and convolutions on CUDA while training (float32 only:
+    float64 is never rounded), restored afterwards."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    if enabled:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
 
 
 def _solve(config: Config, problem: Problem | None, out, torch_device: torch.device, world: distributed.World, *,

@@ -43,6 +43,20 @@ RECOVERY_FACTOR = 0.1
 """After a divergence the stage's learning rate is multiplied by this factor."""
 
 
+def _on_host(tensors: list[torch.Tensor], device: torch.device) -> list[float]:
+    """Scalar tensors as Python floats with one device-to-host copy (one synchronisation per step on a GPU)."""
+    if not tensors:
+        return []
+    return torch.stack([t.detach().reshape(()).to(device=device, dtype=torch.float64) for t in tensors]).tolist()
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Whether every entry of every tensor is finite, as a tensor (no synchronisation)."""
+    if not tensors:
+        return torch.ones((), dtype=torch.bool)
+    return torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+
+
 class DivergenceError(RuntimeError):
     """Training kept producing non-finite losses after the allowed recoveries."""
 
@@ -124,6 +138,7 @@ class Trainer:
         self._good: dict | None = None
         self._last_checkpoint = 0.0  # train_seconds at the last checkpoint
         self.sparsity: tuple[float, float] | None = None  # (λ, entropy weight): KAN sparsity penalty (kanpde.discover)
+        self._shown_rel_l2: float | None = None  # the progress bar's rel_l2 (None: read it from the history)
 
     @property
     def total_steps(self) -> int:
@@ -227,13 +242,14 @@ class Trainer:
         return last, self.config.stages[-1], self.config.stages[-1].steps
 
     # -- the loop -----------------------------------------------------------------------
-    def run(self) -> History:
-        """Train from the current step to the end of the last stage."""
+    def run(self, steps: int | None = None) -> History:
+        """Train from the current step to the end of the last stage, or for ``steps`` more steps at most."""
+        end = self.total_steps if steps is None else min(self.total_steps, self.step + steps)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True,
                    desc=f"{self.field.problem.name}")
         current_stage = self._stage_at(self.step)[0] if self.optimizer is not None else None
         try:
-            while self.step < self.total_steps:
+            while self.step < end:
                 index, stage, in_stage = self._stage_at(self.step)
                 new_stage = index != current_stage or self.optimizer is None
                 current_stage = index
@@ -349,16 +365,18 @@ class Trainer:
         epsilon = self.config.causal_epsilon_of(stage)
         closure = self._closure(points, self.time_window_end(self.step), epsilon)
         loss = self._lbfgs_step(closure, stage) if stage.optimizer == "lbfgs" else self._adam_step(closure)
-        loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
-        finite = math.isfinite(loss) and all(
-            bool(torch.isfinite(p).all()) for p in self.field.parameters())
+        device = self.field._lo.device
+        # the loss, the parameters' finiteness, the terms and the unknowns (after the step) in one transfer
+        scalars = [torch.as_tensor(loss), _all_finite(list(self.field.parameters())), *closure.terms.values(),
+                   *(u.value for u in self.field.unknowns.values())]
+        loss, finite, *values = _on_host(scalars, device)
         self.train_seconds += time.perf_counter() - started
-        if not finite:
+        if not (math.isfinite(loss) and finite):
             self._recover(loss)
             return None
         row = {"step": self.step + 1, "loss": loss}
-        row.update({name: float(value.detach()) for name, value in closure.terms.items()})
-        row.update({name: float(u.value.detach()) for name, u in self.field.unknowns.items()})  # after the step
+        row.update(zip(closure.terms, values[:len(closure.terms)]))
+        row.update(zip(self.field.unknowns, values[len(closure.terms):]))
         row.update({"grid": float(self.kan.grid) if self.kan else math.nan,
                     "lr": self.optimizer.param_groups[0]["lr"]})
         if self.balancing is not None:
@@ -379,9 +397,7 @@ class Trainer:
 
     def _adam_step(self, closure) -> torch.Tensor:
         loss = closure()
-        gradients_finite = all(p.grad is None or bool(torch.isfinite(p.grad).all())
-                               for p in self.field.parameters())
-        if not gradients_finite:
+        if not bool(_all_finite([p.grad for p in self.field.parameters() if p.grad is not None])):
             return torch.tensor(math.nan)
         self.optimizer.step()
         return loss
@@ -393,18 +409,23 @@ class Trainer:
         row["rel_l2"] = math.nan
         if evaluate_now:  # rel_l2, and for a system rel_l2_<field> too
             row.update({k: v for k, v in self.evaluate().items() if k.startswith("rel_l2")})
+            if not math.isnan(row["rel_l2"]):
+                self._shown_rel_l2 = row["rel_l2"]
         row["elapsed"] = self.train_seconds
         self.history.rows.append(row)
         if self.step % 50 == 0 or stage_end:  # keep a last good state for divergence recovery
             self._good = self._snapshot()
         if stage_end:
             distributed.check_identical(self.field, self.world)
-        postfix = {"loss": f"{row['loss']:.3e}"}
-        if not math.isnan(self.history.last("rel_l2")):
-            postfix["rel_l2"] = f"{self.history.last('rel_l2'):.2e}"
-        if self.kan is not None:
-            postfix["G"] = self.kan.grid
-        bar.set_postfix(postfix, refresh=False)
+        if not bar.disable:
+            if self._shown_rel_l2 is None:  # after a resume or a recovery: the last evaluation in the history
+                self._shown_rel_l2 = self.history.last("rel_l2")
+            postfix = {"loss": f"{row['loss']:.3e}"}
+            if not math.isnan(self._shown_rel_l2):
+                postfix["rel_l2"] = f"{self._shown_rel_l2:.2e}"
+            if self.kan is not None:
+                postfix["G"] = self.kan.grid
+            bar.set_postfix(postfix, refresh=False)
         bar.update(1)
         checkpoint_now = (stage_end or (self.checkpoint_every and self.step % self.checkpoint_every == 0)
                           or self.train_seconds - self._last_checkpoint >= CHECKPOINT_SECONDS)
@@ -422,6 +443,7 @@ class Trainer:
         failed_at = self.step + 1
         self.field.load_state_dict(self._good["field"])
         del self.history.rows[self._good["rows"]:]
+        self._shown_rel_l2 = None
         self.step = self._good["step"]
         self.optimizer = None  # rebuilt at the next step, without the poisoned moments
         self.recoveries += 1
@@ -456,6 +478,7 @@ class Trainer:
         self.step, self.recoveries = state["step"], state["recoveries"]
         self.lr_scale, self.train_seconds = state["lr_scale"], state["train_seconds"]
         self.history = History(list(state["history"]), list(state["events"]))
+        self._shown_rel_l2 = None
         self.weights = dict(state.get("weights", self.weights))
         if self.adaptive is not None and state.get("adaptive") is not None:
             self.adaptive.load_state_dict(state["adaptive"])

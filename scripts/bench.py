@@ -16,6 +16,11 @@ Group "fourth" (``--groups fourth``): a fourth-order residual step, loss mean((u
 {xxxx}, kanpde.taylor) against ``kanpde-autograd-d4`` (the same model, u_xxxx by four nested
 ``torch.autograd.grad``, via ``kanpde.autograd_jet``).
 
+Groups "burgers-step" and "poisson-step": whole training steps of kanpde's trainer (MLP [2,20,20,20,1] and KAN
+[2,10,10,1]) against DeepXDE's own step for the same MLP, float64 and float32; group "accuracy": time to a
+relative L2 error of 1e-2 and 1e-3 (scripts/bench_pinn.py, which says exactly what is timed). DeepXDE is an
+optional extra like pykan: without it those contenders are skipped with a message.
+
 All contenders of a group live in one process with one thread count and are run
 round-robin inside every repeat (the order rotates by one each repeat), after warm-up.
 A sample is ``steps_per_sample`` consecutive steps (enough for ``--min-time`` seconds),
@@ -29,7 +34,7 @@ before the step. (tracemalloc does not see torch's allocations, and the process 
 only ever grows, so neither can be attributed to one contender.)
 
 Usage: python scripts/bench.py [--quick] [--device cpu|cuda] [--dtype float64|float32]
-       [--threads N] [--repeats R] [--no-pykan] --json OUT.json
+       [--threads N] [--repeats R] [--no-pykan] [--groups ...] [--budget S] --json OUT.json
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ from dataclasses import dataclass, field
 import torch
 
 import kanpde
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_pinn  # noqa: E402  (the trainer/DeepXDE groups; a sibling script)
 
 KAN_SHAPES: list[tuple[list[int], int]] = [
     ([2, 10, 1], 10),
@@ -209,6 +217,7 @@ class Case:
     cpu_samples: list[float] = field(default_factory=list)
     memory: dict = field(default_factory=dict)
     parameters: int = 0
+    problem: str | None = None  # the trainer/DeepXDE step groups
 
     @property
     def label(self) -> str:
@@ -279,16 +288,19 @@ def measure_memory(case: Case, device: torch.device) -> dict:
     return result
 
 
-def run_group(cases: list[Case], args, device: torch.device, dtype: torch.dtype, kan_module) -> None:
+def run_group(cases: list[Case], args, device: torch.device, dtype: torch.dtype, kan_module, dde=None) -> None:
     """Build every case of a group, warm them up, then time them round-robin, ``args.repeats`` times."""
     inputs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     for case in cases:
-        if case.points not in inputs:
+        if case.points not in inputs and case.problem is None:
             x = interior_points(case.points, dtype, device)
             inputs[case.points] = (x, poisson_source(x))
-        case.model = build_model(case.contender, case.shape, case.grid, dtype, device, kan_module)
+        if case.problem is not None:
+            case.model, case.step = bench_pinn.step_case(case.contender, case.problem, dtype, device, dde)
+        else:
+            case.model = build_model(case.contender, case.shape, case.grid, dtype, device, kan_module)
+            case.step = make_step(case.model, LAPLACIANS[case.contender], *inputs[case.points])
         case.parameters = sum(p.numel() for p in case.model.parameters() if p.requires_grad)
-        case.step = make_step(case.model, LAPLACIANS[case.contender], *inputs[case.points])
     for case in cases:  # the first warm-up step measures the memory
         case.memory = measure_memory(case, device)
     for round_ in range(args.warmup):  # more warm-up, alternating as well; the last step sizes the samples
@@ -309,7 +321,7 @@ def run_group(cases: list[Case], args, device: torch.device, dtype: torch.dtype,
 
 
 # -- the run -----------------------------------------------------------------------------------------------------
-def plan(args, with_pykan: bool) -> dict[str, list[Case]]:
+def plan(args, with_pykan: bool, with_deepxde: bool = False) -> dict[str, list[Case]]:
     points = args.points
     kan_contenders = [c for c in KAN_CONTENDERS if with_pykan or c != "pykan"]
     main = [Case(c, shape, grid, points, "main") for shape, grid in args.shapes for c in kan_contenders]
@@ -321,6 +333,13 @@ def plan(args, with_pykan: bool) -> dict[str, list[Case]]:
     by_grid = [Case("kanpde-jet", SWEEP_SHAPE, g, points, "grid") for g in GRID_SWEEP]
     fourth = [Case(c, FOURTH_SHAPE, FOURTH_GRID, points, "fourth") for c in FOURTH_CONTENDERS]
     groups = {"main": main, "points": by_points, "grid": by_grid, "fourth": fourth}
+    for problem in ("burgers", "poisson"):
+        interior = bench_pinn.kanpde_points(problem)["interior"]
+        groups[f"{problem}-step"] = [
+            Case(c, bench_pinn.KAN_WIDTH if c.startswith("kanpde-kan") else bench_pinn.MLP_WIDTH,
+                 bench_pinn.KAN_GRID if c.startswith("kanpde-kan") else None, interior, f"{problem}-step",
+                 problem=problem)
+            for c in bench_pinn.STEP_CONTENDERS if with_deepxde or not c.startswith("deepxde")]
     return {name: cases for name, cases in groups.items() if name in args.groups}
 
 
@@ -364,6 +383,7 @@ def metadata(args, device: torch.device, dtype: torch.dtype, pykan_status: str |
         "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),
         "threads": torch.get_num_threads(),
+        "tf32": bool(torch.backends.cuda.matmul.allow_tf32),
         "interop_threads": torch.get_num_interop_threads(),
         "quick": args.quick,
         "repeats": args.repeats,
@@ -378,6 +398,8 @@ def metadata(args, device: torch.device, dtype: torch.dtype, pykan_status: str |
 
 def to_row(case: Case, device: torch.device, dtype: torch.dtype) -> dict:
     samples = case.samples
+    if case.contender.startswith("deepxde"):  # DeepXDE contenders fix their own precision
+        dtype = torch.float32 if case.contender.endswith("f32") else torch.float64
     memory = case.memory
     return {
         "contender": case.contender,
@@ -403,6 +425,7 @@ def to_row(case: Case, device: torch.device, dtype: torch.dtype) -> dict:
         "memory_note": MEMORY_NOTES[memory["memory_kind"]],
         "memory_bytes_per_point": memory["memory_bytes"] / case.points,
         "saved_tensor_bytes": memory["saved_tensor_bytes"],
+        "problem": case.problem,
     }
 
 
@@ -461,6 +484,26 @@ def derive(rows: list[dict], quick: bool) -> dict:
     if fourth is not None:  # the group ran
         targets.append(target(f"u_xxxx step: kanpde-jet-d4 >= 5x faster than kanpde-autograd-d4 at "
                               f"{shape_str(FOURTH_SHAPE)} G={FOURTH_GRID}", fourth, 5, lambda v: v >= 5))
+    for problem in ("burgers", "poisson"):  # kanpde trainer step / DeepXDE step (< 1: kanpde is faster)
+        group = f"{problem}-step"
+        deepxde = median("deepxde-mlp-f64", group, bench_pinn.MLP_WIDTH, None)
+        steps = {"mlp": median("kanpde-mlp-trainer", group, bench_pinn.MLP_WIDTH, None),
+                 "kan": median("kanpde-kan-trainer", group, bench_pinn.KAN_WIDTH, bench_pinn.KAN_GRID)}
+        cpu_deepxde = median("deepxde-mlp-f64", group, bench_pinn.MLP_WIDTH, None, measure="cpu_median_s")
+        cpu_steps = {"mlp": median("kanpde-mlp-trainer", group, bench_pinn.MLP_WIDTH, None, measure="cpu_median_s"),
+                     "kan": median("kanpde-kan-trainer", group, bench_pinn.KAN_WIDTH, bench_pinn.KAN_GRID,
+                                   measure="cpu_median_s")}
+        derived[f"{problem}_step_over_deepxde_f64"] = {m: ratio(v, deepxde) for m, v in steps.items()}
+        derived[f"{problem}_step_over_deepxde_f64_cpu"] = {m: ratio(v, cpu_deepxde) for m, v in cpu_steps.items()}
+        derived[f"{problem}_deepxde_f32_over_f64"] = ratio(median("deepxde-mlp-f32", group, bench_pinn.MLP_WIDTH,
+                                                                 None), deepxde)
+        if problem == "burgers" and deepxde is not None:
+            values = derived["burgers_step_over_deepxde_f64"]
+            targets += [
+                target("burgers, float64: kanpde MLP [2,20,20,20,1] trainer step / DeepXDE step <= 1",
+                       values["mlp"], 1, lambda v: v <= 1),
+                target("burgers, float64: kanpde KAN [2,10,10,1] trainer step / DeepXDE MLP step <= 1",
+                       values["kan"], 1, lambda v: v <= 1)]
     derived["targets"] = targets
     derived["targets_note"] = ("--quick run: few points and repeats, not the protocol's figures" if quick else
                                "protocol run")
@@ -470,11 +513,13 @@ def derive(rows: list[dict], quick: bool) -> dict:
 def print_table(rows: list[dict], derived: dict, meta: dict, out=sys.stdout) -> None:
     titles = {"main": "Step time per contender", "points": "Step time vs number of points",
               "grid": f"Step time vs grid size, kanpde-jet {shape_str(SWEEP_SHAPE)}",
-              "fourth": "u_xxxx residual step, KAN of order 5"}
+              "fourth": "u_xxxx residual step, KAN of order 5",
+              "burgers-step": "Whole training step, Burgers (kanpde trainer vs DeepXDE)",
+              "poisson-step": "Whole training step, Poisson (kanpde trainer vs DeepXDE)"}
     machine = meta["machine"]
     print(f"# {meta['date']}  {machine['cpu_model']}, {machine['usable_cores']} usable cores, "
           f"{meta['threads']} threads, torch {meta['torch_version']}, {meta['device']}, {meta['dtype']}", file=out)
-    header = (f"{'contender':<16} {'shape':<17} {'G':>4} {'points':>7} {'median ms':>10} {'min ms':>9} "
+    header = (f"{'contender':<18} {'shape':<17} {'G':>4} {'points':>7} {'median ms':>10} {'min ms':>9} "
               f"{'max ms':>9} {'n':>3} {'memory MB':>10} {'B/point':>8}")
     for group, title in titles.items():
         selected = [row for row in rows if row["group"] == group]
@@ -483,7 +528,7 @@ def print_table(rows: list[dict], derived: dict, meta: dict, out=sys.stdout) -> 
         print(f"\n## {title}\n{header}", file=out)
         for row in selected:
             grid = "-" if row["grid"] is None else str(row["grid"])
-            print(f"{row['contender']:<16} {shape_str(row['shape']):<17} {grid:>4} {row['points']:>7} "
+            print(f"{row['contender']:<18} {shape_str(row['shape']):<17} {grid:>4} {row['points']:>7} "
                   f"{row['median_s'] * 1e3:>10.2f} {row['min_s'] * 1e3:>9.2f} {row['max_s'] * 1e3:>9.2f} "
                   f"{row['repeats']:>3} {row['memory_bytes'] / 2**20:>10.2f} {row['memory_bytes_per_point']:>8.0f}",
                   file=out)
@@ -494,6 +539,12 @@ def print_table(rows: list[dict], derived: dict, meta: dict, out=sys.stdout) -> 
         print(f"{name}: {values}", file=out)
     print(f"mlp_jet_vs_mlp_autograd: {fmt(derived['mlp_jet_vs_mlp_autograd'])}", file=out)
     print(f"fourth_jet_vs_autograd: {fmt(derived['fourth_jet_vs_autograd'])}", file=out)
+    for problem in ("burgers", "poisson"):
+        for suffix in ("", "_cpu"):
+            values = derived.get(f"{problem}_step_over_deepxde_f64{suffix}", {})
+            if any(v is not None for v in values.values()):
+                print(f"{problem}_step_over_deepxde_f64{suffix}: "
+                      + ", ".join(f"{k}: {fmt(v)}" for k, v in values.items()), file=out)
     print("grid_ratio_over_G5: " + ", ".join(f"{k}: {fmt(v)}" for k, v in derived["grid_ratio_over_G5"].items()),
           file=out)
     print(f"\n## Targets ({derived['targets_note']})", file=out)
@@ -501,6 +552,9 @@ def print_table(rows: list[dict], derived: dict, meta: dict, out=sys.stdout) -> 
         verdict = {True: "MET", False: "NOT MET", None: "n/a"}[item["met"]]
         print(f"{verdict:<8} {item['target']}: {fmt(item['value'])}", file=out)
     print(f"memory: {meta['memory_notes'][rows[0]['memory_kind']]}" if rows else "", file=out)
+    if rows and rows[0]["memory_kind"] == "saved_tensors" and any(r["problem"] for r in rows):
+        print("(trainer and DeepXDE steps: the saved tensors of the whole step, its condition terms included)",
+              file=out)
 
 
 def fmt(value) -> str:
@@ -531,6 +585,8 @@ def parse_args(argv=None):
                         help="1000 points, points sweep 1e3/1e4, 2 repeats: a smoke run (< 60 s on 2 idle cores)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    parser.add_argument("--tf32", action="store_true",
+                        help="CUDA float32: TensorFloat-32 matrix products (torch.backends.cuda.matmul.allow_tf32)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's default)")
     parser.add_argument("--repeats", type=int, default=None, help="timed samples per contender (default 5, quick 2)")
     parser.add_argument("--warmup", type=int, default=None,
@@ -541,7 +597,12 @@ def parse_args(argv=None):
     parser.add_argument("--points", type=int, default=None,
                         help="interior points of the main table and the grid sweep (default 10000, quick 1000)")
     parser.add_argument("--groups", default="main,points,grid",
-                        help="comma-separated subset of main,points,grid,fourth (default: main,points,grid)")
+                        help="comma-separated subset of main,points,grid,fourth,burgers-step,poisson-step,accuracy "
+                             "(default: main,points,grid)")
+    parser.add_argument("--budget", type=float, default=600.0,
+                        help="accuracy group: seconds of training each contender gets at most (default 600)")
+    parser.add_argument("--problems", default="burgers,poisson",
+                        help="accuracy group: comma-separated problems (default burgers,poisson)")
     parser.add_argument("--no-pykan", action="store_true", help="leave out the pykan rows")
     parser.add_argument("--shapes", default=None, metavar="W:G;W:G",
                         help="KAN shapes of the main table, e.g. '2,10,1:10;2,5,5,1:5' (default: the protocol's)")
@@ -552,12 +613,15 @@ def parse_args(argv=None):
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     args.groups = [g.strip() for g in args.groups.split(",") if g.strip()]
-    unknown = set(args.groups) - {"main", "points", "grid", "fourth"}
+    unknown = set(args.groups) - set(("main", "points", "grid", "fourth", "burgers-step", "poisson-step", "accuracy"))
     if unknown:
         parser.error(f"--groups: unknown group(s) {', '.join(sorted(unknown))}")
     if args.repeats < 1 or args.warmup < 1 or args.max_steps < 1 or args.min_time < 0 or args.points < 1:
         parser.error("--repeats, --warmup, --max-steps and --points must be at least 1, --min-time at least 0")
     args.shapes = KAN_SHAPES if args.shapes is None else parse_shapes(parser, args.shapes)
+    args.problems = [p.strip() for p in args.problems.split(",") if p.strip()]
+    if not args.problems or set(args.problems) - {"burgers", "poisson"} or args.budget <= 0:
+        parser.error("--problems: a subset of burgers,poisson; --budget: positive seconds")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -572,6 +636,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.set_default_dtype(dtype)
     out_path = os.path.abspath(args.json)
 
@@ -580,14 +646,28 @@ def main(argv=None) -> int:
         print(f"pykan is not importable ({pykan_status}); skipping the pykan rows "
               f"(pip install pykan=={PYKAN_VERSION}, i.e. the 'bench' extra)", file=sys.stderr)
     meta = metadata(args, device, dtype, pykan_status)
+    dde, deepxde_status = None, "not needed by the groups run"
+    if {"burgers-step", "poisson-step", "accuracy"} & set(args.groups):
+        dde, deepxde_status = bench_pinn.import_deepxde()
+        if dde is None:
+            print(f"DeepXDE is not importable ({deepxde_status}); skipping the DeepXDE contenders "
+                  "(pip install deepxde, i.e. the 'bench' extra; pytorch backend)", file=sys.stderr)
+    meta.update(deepxde_version=bench_pinn.deepxde_version(), deepxde_used=dde is not None,
+                deepxde_skipped_reason=None if dde is not None else deepxde_status)
 
     rows: list[dict] = []
-    for name, cases in plan(args, kan_module is not None).items():
+    for name, cases in plan(args, kan_module is not None, dde is not None).items():
         print(f"group {name}: {len(cases)} cases", file=sys.stderr, flush=True)
-        run_group(cases, args, device, dtype, kan_module)
+        run_group(cases, args, device, dtype, kan_module, dde)
         rows += [to_row(case, device, dtype) for case in cases]
+    accuracy = []
+    if "accuracy" in args.groups:
+        print(f"group accuracy: {args.problems}, budget {args.budget:g} s each", file=sys.stderr, flush=True)
+        accuracy = bench_pinn.run_accuracy(args.problems, args.budget, dtype, device, dde)
 
     derived = derive(rows, args.quick)
+    derived.update(bench_pinn.derive_accuracy(accuracy))
+    derived["targets"] += derived.pop("accuracy_targets")
     meta["machine"]["load_average_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     meta["max_rss_bytes_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     meta["wall_seconds"] = time.perf_counter() - started
@@ -595,8 +675,9 @@ def main(argv=None) -> int:
         meta["max_memory_allocated_process"] = torch.cuda.max_memory_allocated(device)
     os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
     with open(out_path, "w") as handle:
-        json.dump({"metadata": meta, "rows": rows, "derived": derived}, handle, indent=1)
+        json.dump({"metadata": meta, "rows": rows, "accuracy": accuracy, "derived": derived}, handle, indent=1)
     print_table(rows, derived, meta)
+    bench_pinn.print_accuracy(accuracy)
     print(f"\nwritten {out_path} in {meta['wall_seconds']:.1f} s", file=sys.stderr)
     return 0
 

@@ -175,3 +175,89 @@ def test_fourth_order_group(tmp_path):
     assert ratio > 0
     (target,) = [t for t in derived["targets"] if t["target"].startswith("u_xxxx step")]
     assert target["value"] == ratio and target["met"] == (ratio >= 5)
+
+
+# -- the trainer and DeepXDE groups (scripts/bench_pinn.py) ---------------------------------------------------------
+TINY_POINTS = {"burgers": {"num_domain": 40, "num_boundary": 8, "num_initial": 8},
+               "poisson": {"num_domain": 40, "num_boundary": 8, "num_initial": 0}}
+
+
+def check_steps_train(problem, contenders, dde=None):
+    """Every contender takes steps that change its parameters, in its own precision."""
+    pinn = load_bench().bench_pinn
+    for contender in contenders:
+        model, step = pinn.step_case(contender, problem, torch.float64, torch.device("cpu"), dde)
+        before = [p.detach().clone() for p in model.parameters()]
+        step()
+        step()
+        assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters())), contender
+        expected = torch.float32 if contender.endswith("f32") else torch.float64
+        assert next(model.parameters()).dtype == expected, contender
+
+
+@pytest.mark.parametrize("problem", ["burgers", "poisson"])
+def test_trainer_steps_train(problem, single_thread, keep_rng_state, monkeypatch):
+    """kanpde's trainer step contenders, with as many residual points as DeepXDE uses (domain + boundary +
+    initial)."""
+    pinn = load_bench().bench_pinn
+    monkeypatch.setattr(pinn, "DEEPXDE_POINTS", TINY_POINTS)
+    assert pinn.kanpde_points(problem)["interior"] == sum(TINY_POINTS[problem].values())
+    check_steps_train(problem, [c for c in pinn.STEP_CONTENDERS if c.startswith("kanpde")])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("deepxde") is None, reason="DeepXDE (the 'bench' extra) is not installed")
+def test_deepxde_steps_train(single_thread, keep_rng_state, monkeypatch):
+    """DeepXDE's own steps (float64 and float32) on both problems; its import alone takes seconds."""
+    pinn = load_bench().bench_pinn
+    monkeypatch.setattr(pinn, "DEEPXDE_POINTS", TINY_POINTS)
+    dde, reason = pinn.import_deepxde()
+    assert dde is not None, reason
+    default = torch.get_default_dtype()
+    for problem in ("burgers", "poisson"):
+        check_steps_train(problem, [c for c in pinn.STEP_CONTENDERS if c.startswith("deepxde")], dde)
+    assert torch.get_default_dtype() == default  # DeepXDE's set_default_float is undone
+
+
+def test_deepxde_missing_is_skipped_once(tmp_path):
+    fake = tmp_path / "fake"
+    (fake / "deepxde").mkdir(parents=True)
+    (fake / "deepxde" / "__init__.py").write_text("raise ImportError('simulated: no deepxde here')\n")
+    pinn = load_bench().bench_pinn
+    env = os.environ.get("PYTHONPATH")
+    sys.path.insert(0, str(fake))
+    saved = sys.modules.pop("deepxde", None)
+    try:
+        dde, reason = pinn.import_deepxde()
+    finally:
+        sys.path.remove(str(fake))
+        sys.modules.pop("deepxde", None)
+        if saved is not None:
+            sys.modules["deepxde"] = saved
+    assert dde is None and "simulated" in reason and env == os.environ.get("PYTHONPATH")
+
+
+def test_time_to_accuracy_ratio_and_its_bounds():
+    pinn = load_bench().bench_pinn
+
+    def result(contender, seconds, budget=100.0):
+        return {"problem": "burgers", "contender": contender, "budget_s": budget,
+                "reached": {"0.01": None if seconds is None else {"wall_s": seconds}, "0.001": None}}
+
+    def target(kan, deepxde):
+        derived = pinn.derive_accuracy([result("kanpde-kan", kan), result("deepxde-stock", deepxde)])
+        (item,) = derived["accuracy_targets"]
+        return item["value"], item["met"], item["note"]
+
+    assert target(10.0, 30.0) == (3.0, True, "measured")
+    assert target(20.0, 30.0)[:2] == (1.5, False)
+    assert target(None, 30.0)[:2] == (0.3, False)  # kanpde's time is over the budget: at most 0.3
+    assert target(None, 300.0)[1] is None  # DeepXDE took 300 s, kanpde more than 100: undecided
+    assert target(10.0, None)[:2] == (10.0, True)  # DeepXDE over the budget: at least 10
+    assert target(80.0, None)[1] is None
+    assert target(None, None)[:2] == (None, None)
+
+
+def test_deepxde_is_no_dependency_of_kanpde():
+    sources = (ROOT / "kanpde").rglob("*.py")
+    assert not [path for path in sources if "deepxde" in path.read_text().lower()]

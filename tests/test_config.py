@@ -309,3 +309,16 @@ def test_arbitrary_yaml_text_and_overrides_never_escape_as_other_errors(text: st
                 load_config(path, overrides)
             except ConfigError as err:
                 assert len(str(err).splitlines()) == 1
+
+
+def test_tf32_is_a_flag_and_ignored_in_float64():
+    from kanpde.checks import check_config
+    from kanpde.solver import build_problem
+
+    config = config_from_dict({"problem": {"name": "poisson"}, "train": {"tf32": True}})
+    assert config.train.tf32 is True and config_from_dict({"problem": {"name": "poisson"}}).train.tf32 is False
+    said = []
+    check_config(config, build_problem(config.problem), said.append)
+    assert [s for s in said if s.startswith("train.tf32")]
+    with pytest.raises(ConfigError, match=r"^train\.tf32: must be"):
+        config_from_dict({"problem": {"name": "poisson"}, "train": {"tf32": "yes"}})

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from kanpde.jet import MODES, Jet
+from kanpde.nets.dense import dense_jet_forward
 from kanpde.taylor import Derivatives, TaylorJet
 from kanpde.univariate import SERIES
 
@@ -155,6 +156,16 @@ class Sequential(JetModule):
         self.in_features = next(layer.in_features for layer in layers if hasattr(layer, "in_features"))
 
     def jet_forward(self, u: Jet) -> Jet:
+        if type(u) is not Jet or u.mode == "value":
+            for layer in self.layers:
+                u = layer.jet_forward(u)
+            return u
+        run: list[JetModule] = []  # consecutive dense layers take the fast path (kanpde.nets.dense)
         for layer in self.layers:
+            if type(layer) in (Linear, Activation):
+                run.append(layer)
+                continue
+            if run:
+                u, run = dense_jet_forward(run, u), []
             u = layer.jet_forward(u)
-        return u
+        return dense_jet_forward(run, u) if run else u
