@@ -42,7 +42,7 @@ DEFAULTS = {
               "grid_schedule": {}, "grid_update_every": 0, "grid_update_until": 0, "loss_weights": {},
               "loss_balancing": None, "max_recoveries": 3, "causal_epsilon": 0.0, "causal_min_weight": 0.05,
               "causal_chunks": 16,
-              "time_windows": 1, "time_windows_until": 0},
+              "time_windows": 1, "time_windows_until": 0, "tf32": False},
     "evaluate": {"every": 100, "resolution": 101},
     "output": {"dir": None, "checkpoint_every": 500, "plots": True},
     "data": [],
