@@ -103,7 +103,7 @@ def test_grid_monitor_settings(tmp_path):
         KAN([2, 1], grid_monitor="spline")
     tiny = ["points.interior=64", "points.adaptive=null", "model.width=[2, 3, 1]", "evaluate.every=0",
             "train.stages=[{optimizer: adam, steps: 3, lr: 0.01}]", "output.plots=false",
-            "model.grid_monitor=curvature"]
+            "model.grid_monitor=curvature", "train.grid_update_every=0", "train.grid_schedule={}"]
     with pytest.raises(ValueError, match="model.grid_monitor: 'curvature' acts only in grid updates"):
         solve(load_config("burgers", tiny), out=tmp_path / "a", quiet=True)
     summary = solve(load_config("burgers", tiny + ["train.grid_update_every=2"]), out=tmp_path / "b", quiet=True)
