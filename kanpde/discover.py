@@ -15,7 +15,6 @@ summary.json and the loss plot. The symbolic export reads snapped edges as their
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 
 import torch
 
@@ -50,10 +49,7 @@ def _train(trainer: Trainer, steps: int) -> None:
     """``steps`` more L-BFGS steps, as a new stage of the trainer."""
     if steps <= 0:
         return
-    stage = StageConfig(optimizer="lbfgs", steps=steps)
-    trainer.config = replace(trainer.config, stages=(*trainer.config.stages, stage))
-    trainer.samplers = (*trainer.samplers, trainer.sampler)
-    trainer.optimizer, trainer._good = None, None
+    trainer.add_stage(StageConfig(optimizer="lbfgs", steps=steps))
     trainer.run()
 
 
@@ -73,7 +69,7 @@ def finish(trainer: Trainer, options: SymbolicConfig) -> None:
     trainer.sparsity = None
     old, new, masked = prune_(kan, _layer_inputs(trainer)[0], options.prune_threshold)
     events.append(f"step {trainer.step}: pruned KAN {old} -> {new}, {masked} more edges masked")
-    trainer.optimizer, trainer._good = None, None
+    trainer.restart()
     _train(trainer, options.retrain_steps)
     baseline = pde_loss(trainer)
     for layer in kan.layers:  # the saved states below then hold every layer's snap parameters
@@ -99,7 +95,7 @@ def finish(trainer: Trainer, options: SymbolicConfig) -> None:
                               f"loss {baseline:.3e} -> {loss:.3e}")
             else:
                 trainer.field.load_state_dict(saved)
-                trainer.optimizer, trainer._good = None, None
+                trainer.restart()
                 events.append(f"step {step}: kept spline {where}: snapping it to {fit.name} "
                               f"raised the loss {baseline:.3e} -> {loss:.3e}")
     _train(trainer, options.final_steps)

@@ -16,7 +16,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -240,6 +240,17 @@ class Trainer:
             start += stage.steps
         last = len(self.config.stages) - 1
         return last, self.config.stages[-1], self.config.stages[-1].steps
+
+    def restart(self) -> None:
+        """Forget the optimizer's state and the last good snapshot: the network was changed outside training
+        (pruned, snapped, restored), so both would describe another network."""
+        self.optimizer, self._good = None, None
+
+    def add_stage(self, stage: StageConfig) -> None:
+        """Append ``stage`` to the run (on the run's main points), to be trained by the next :meth:`run`."""
+        self.config = replace(self.config, stages=(*self.config.stages, stage))
+        self.samplers = (*self.samplers, self.sampler)
+        self.restart()
 
     # -- the loop -----------------------------------------------------------------------
     def run(self, steps: int | None = None) -> History:
