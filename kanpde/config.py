@@ -409,7 +409,10 @@ SNAP_FUNCTIONS = ("x", "x^2", "x^3", "x^4", "sin", "cos", "exp", "tanh")
 @dataclass(frozen=True, kw_only=True)
 class SymbolicConfig:
     """Symbolic discovery (kanpde.discover): sparsity-regularised training (weight ``lambda``), pruning, then
-    snapping edges to ``library`` functions, each kept only if the PDE loss stays within ``snap_tolerance``."""
+    snapping edges to ``library`` functions, each kept only if the PDE loss stays within ``snap_tolerance``.
+    ``prune_rounds`` > 1 adds pruning rounds: ``round_steps`` L-BFGS steps with the penalty (weight ``lambda``
+    times ``lambda_growth`` per round), prune, retrain; a round is undone (and the rounds end) if it removes no
+    edge or leaves the PDE loss above (1 + ``prune_tolerance``) times the loss after the first pruning."""
 
     discover: bool = _f(boolean, False)
     lambda_: float = _f(NON_NEGATIVE, 1e-3, key="lambda")
@@ -422,6 +425,10 @@ class SymbolicConfig:
     snap_steps: int = _f(COUNT, 30)
     snap_tolerance: float = _f(NON_NEGATIVE, 1.0)
     final_steps: int = _f(COUNT, 100)
+    prune_rounds: int = _f(POSITIVE_COUNT, 1)
+    round_steps: int = _f(COUNT, 100)
+    lambda_growth: float = _f(number("a number >= 1", lambda x: x >= 1), 10.0)
+    prune_tolerance: float = _f(NON_NEGATIVE, 1.0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +29,8 @@ EXACT = 1e-12  # a recovered formula this close is the exact expression up to ro
 
 COMMON = {"points": {"interior": 250, "boundary": 60, "sampler": "sobol"},
           "evaluate": {"every": 0, "resolution": 51}, "output": {"plots": False},
-          "symbolic": {"discover": True, "lambda": 1e-3, "retrain_steps": 60, "snap_steps": 20, "final_steps": 60}}
+          "symbolic": {"discover": True, "lambda": 1e-3, "retrain_steps": 200, "snap_steps": 20, "final_steps": 60,
+                       "prune_rounds": 3, "prune_tolerance": 4}}
 STAGES = [{"optimizer": "adam", "steps": 200, "lr": 0.02}, {"optimizer": "lbfgs", "steps": 80}]
 HERE = Path(__file__).resolve().parent / "discover_problems.py"
 
@@ -79,7 +81,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
+    parser.add_argument("--symbolic", type=json.loads, default={},
+                        help="JSON object of symbolic settings that replace the table's (e.g. '{\"prune_rounds\": 1}')")
     args = parser.parse_args()
+    if not isinstance(args.symbolic, dict):
+        parser.error("--symbolic: must be a JSON object")
     torch.set_num_threads(1)
     rows = []
     for name in args.problems:
@@ -88,6 +94,7 @@ def main() -> None:
             config = copy.deepcopy(COMMON) | copy.deepcopy(PROBLEMS[name])
             config["train"] = dict(config["train"])
             config["train"]["seed"] = seed
+            config["symbolic"] = config["symbolic"] | args.symbolic
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
                 summary = solve(config, out=Path(tmp) / "run", quiet=True)
