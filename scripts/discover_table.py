@@ -29,8 +29,7 @@ EXACT = 1e-12  # a recovered formula this close is the exact expression up to ro
 
 COMMON = {"points": {"interior": 250, "boundary": 60, "sampler": "sobol"},
           "evaluate": {"every": 0, "resolution": 51}, "output": {"plots": False},
-          "symbolic": {"discover": True, "lambda": 1e-3, "retrain_steps": 200, "snap_steps": 20, "final_steps": 60,
-                       "prune_rounds": 3, "prune_tolerance": 4}}
+          "symbolic": {"discover": True, "lambda": 1e-3, "retrain_steps": 60, "snap_steps": 20, "final_steps": 60}}
 STAGES = [{"optimizer": "adam", "steps": 200, "lr": 0.02}, {"optimizer": "lbfgs", "steps": 80}]
 HERE = Path(__file__).resolve().parent / "discover_problems.py"
 
