@@ -412,7 +412,9 @@ class SymbolicConfig:
     snapping edges to ``library`` functions, each kept only if the PDE loss stays within ``snap_tolerance``.
     ``prune_rounds`` > 1 adds pruning rounds: ``round_steps`` L-BFGS steps with the penalty (weight ``lambda``
     times ``lambda_growth`` per round), prune, retrain; a round is undone (and the rounds end) if it removes no
-    edge or leaves the PDE loss above (1 + ``prune_tolerance``) times the loss after the first pruning."""
+    edge or leaves the PDE loss above (1 + ``prune_tolerance``) times the loss after the first pruning.
+    ``linear_first_layer`` snaps every first-layer edge to a·(b·s + c) + d after the first pruning (before
+    the rounds): the hidden nodes then see linear combinations of the inputs."""
 
     discover: bool = _f(boolean, False)
     lambda_: float = _f(NON_NEGATIVE, 1e-3, key="lambda")
@@ -429,6 +431,7 @@ class SymbolicConfig:
     round_steps: int = _f(COUNT, 100)
     lambda_growth: float = _f(number("a number >= 1", lambda x: x >= 1), 10.0)
     prune_tolerance: float = _f(NON_NEGATIVE, 1.0)
+    linear_first_layer: bool = _f(boolean, False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,10 @@
    on the PDE loss; the snap is kept only if the loss is then at most (1 + ``snap_tolerance``) times the
    loss before any snap, otherwise the network is restored. ``final_steps`` L-BFGS steps end it.
 
+With ``linear_first_layer``, every live first-layer edge is snapped to x (a·(b·s + c) + d, fitted to the edge)
+right after the first pruning's retraining, whatever the loss, and ``retrain_steps`` more steps follow
+(:func:`linearise_first_layer`): the network becomes a sum of functions of linear combinations of the inputs.
+
 With ``prune_rounds`` R > 1, pruning goes on in rounds before the snapping (:func:`prune_in_rounds`): each round
 trains ``round_steps`` L-BFGS steps with the penalty, its weight λ·``lambda_growth``^r in round r = 1 … R − 1
 (edges the first pruning left weak but alive are pushed to zero, whole hidden nodes included), prunes with
@@ -28,10 +32,11 @@ import torch
 from kanpde import distributed
 from kanpde.config import StageConfig, SymbolicConfig
 from kanpde.loss import loss_terms
+from kanpde.nets.library import fit_function
 from kanpde.nets.sparse import best_fit, prune_, snap_edge
 from kanpde.train import Trainer
 
-__all__ = ["start", "finish", "pde_loss", "prune_in_rounds"]
+__all__ = ["start", "finish", "pde_loss", "prune_in_rounds", "linearise_first_layer"]
 
 
 def start(trainer: Trainer, options: SymbolicConfig) -> None:
@@ -114,6 +119,24 @@ def prune_in_rounds(trainer: Trainer, options: SymbolicConfig) -> int:
     return kept
 
 
+def linearise_first_layer(trainer: Trainer, options: SymbolicConfig) -> None:
+    """Snap every live first-layer edge to x, then retrain ``retrain_steps`` steps (module docstring)."""
+    layer = trainer.kan.layers[0]
+    with torch.no_grad():
+        h = _layer_inputs(trainer)[0]
+        phi = layer.edge_values(h)
+    live = layer.edge_mask if layer.edge_mask is not None else torch.ones(phi.shape[1:], dtype=h.dtype)
+    edges = (live > 0).nonzero().tolist()
+    before = pde_loss(trainer)
+    step = trainer.step
+    for i, j in edges:
+        snap_edge(layer, i, j, fit_function(h[:, i].cpu().numpy(), phi[:, i, j].cpu().numpy(), "x"))
+    trainer.restart()
+    _train(trainer, options.retrain_steps)
+    trainer.history.events.append(f"step {step}: first layer linear ({len(edges)} edges snapped to x); "
+                                  f"loss {before:.3e} -> {pde_loss(trainer):.3e}")
+
+
 def finish(trainer: Trainer, options: SymbolicConfig) -> None:
     """Prune, retrain and snap (module docstring), after the configured stages have run."""
     kan, events = trainer.kan, trainer.history.events
@@ -122,6 +145,8 @@ def finish(trainer: Trainer, options: SymbolicConfig) -> None:
     events.append(f"step {trainer.step}: pruned KAN {old} -> {new}, {masked} more edges masked")
     trainer.restart()
     _train(trainer, options.retrain_steps)
+    if options.linear_first_layer:
+        linearise_first_layer(trainer, options)
     if options.prune_rounds > 1:
         prune_in_rounds(trainer, options)
     baseline = pde_loss(trainer)

@@ -232,3 +232,19 @@ def test_pruning_round_options_are_checked():
                      ({"prune_tolerance": -1}, "symbolic.prune_tolerance")):
         with pytest.raises(ConfigError, match=key):
             config_from_dict(base | {"symbolic": bad})
+
+
+def test_linear_first_layer_snaps_every_first_layer_edge_to_a_line():
+    trainer, options = _trainer({"linear_first_layer": True, "retrain_steps": 0})
+    from kanpde import discover
+
+    assert config_from_dict({"problem": {"name": "poisson_sin"}, "symbolic": {}}).symbolic.linear_first_layer is False
+    discover.linearise_first_layer(trainer, options)
+    layer = trainer.kan.layers[0]
+    assert sorted(layer.snapped_edges()) == [(i, j, "x") for i in range(2) for j in range(4)]
+    s = torch.linspace(-1, 1, 21, dtype=torch.float64)[:, None].expand(21, 2)
+    with torch.no_grad():
+        phi = layer.edge_values(s)
+    assert float((phi[2:] - 2 * phi[1:-1] + phi[:-2]).abs().max()) < 1e-12  # affine in the input
+    assert float((phi[-1] - phi[0]).abs().max()) > 0  # and not constant: the fitted slopes
+    assert trainer.history.events[-1].startswith("step 1: first layer linear (8 edges snapped to x); loss ")
