@@ -345,7 +345,8 @@ DEFAULT_LR = {"adam": 1e-3, "lbfgs": 1.0}
 
 @dataclass(frozen=True, kw_only=True)
 class StageConfig:
-    """One optimisation stage; ``lr`` defaults per optimizer (filled in at construction)."""
+    """One optimisation stage; ``lr`` defaults per optimizer (filled in at construction); ``loss_weights``
+    replaces those terms' weights (``train.loss_weights``) during this stage only."""
 
     optimizer: str = _f(choice(*DEFAULT_LR))
     steps: int = _f(POSITIVE_COUNT)
@@ -357,6 +358,8 @@ class StageConfig:
     causal_epsilon: float | str | None = _f(nullable(_causal_epsilon(
         "a non-negative finite number, 'auto', or null for train.causal_epsilon")), None)
     points: StagePointsConfig | None = _f(nullable(section(StagePointsConfig)), None)
+    loss_weights: dict[str, float] = _f(mapping_of(string(), number("a non-negative finite number", lambda x: x >= 0),
+                                                   "a mapping of loss-term names to weights"), {})
 
     def __post_init__(self) -> None:
         if self.lr is None:
