@@ -463,12 +463,13 @@ class Trainer:
     # -- divergence ---------------------------------------------------------------------
     def _snapshot(self) -> dict:
         return {"field": copy.deepcopy(self.field.state_dict()), "step": self.step,
-                "rows": len(self.history.rows)}
+                "rows": len(self.history.rows), "weights": dict(self.weights)}
 
     def _recover(self, loss: float) -> None:
         """Restore the last good state; lower the learning rate, or give up after max_recoveries."""
         failed_at = self.step + 1
         self.field.load_state_dict(self._good["field"])
+        self.weights = dict(self._good["weights"])  # balanced weights belong to the state they were computed on
         del self.history.rows[self._good["rows"]:]
         self._shown_rel_l2 = None
         self.step = self._good["step"]

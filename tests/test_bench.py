@@ -240,12 +240,14 @@ def test_deepxde_missing_is_skipped_once(tmp_path):
 def test_time_to_accuracy_ratio_and_its_bounds():
     pinn = load_bench().bench_pinn
 
-    def result(contender, seconds, budget=100.0):
+    def result(contender, seconds, budget=100.0, ran=None):  # ran: training seconds of a run that ended early
         return {"problem": "burgers", "contender": contender, "budget_s": budget,
+                "train_wall_s": budget if ran is None else ran,
                 "reached": {"0.01": None if seconds is None else {"wall_s": seconds}, "0.001": None}}
 
-    def target(kan, deepxde):
-        derived = pinn.derive_accuracy([result("kanpde-kan", kan), result("deepxde-stock", deepxde)])
+    def target(kan, deepxde, kan_ran=None, deepxde_ran=None):
+        derived = pinn.derive_accuracy([result("kanpde-kan", kan, ran=kan_ran),
+                                        result("deepxde-stock", deepxde, ran=deepxde_ran)])
         (item,) = derived["accuracy_targets"]
         return item["value"], item["met"], item["note"]
 
@@ -256,6 +258,10 @@ def test_time_to_accuracy_ratio_and_its_bounds():
     assert target(10.0, None)[:2] == (10.0, True)  # DeepXDE over the budget: at least 10
     assert target(80.0, None)[1] is None
     assert target(None, None)[:2] == (None, None)
+    # a run that ended (its whole recipe) before the budget without reaching 1e-2 never reaches it
+    assert target(10.0, None, deepxde_ran=50.0)[:2] == (None, True)
+    assert target(None, 30.0, kan_ran=50.0)[:2] == (None, False)
+    assert target(None, None, kan_ran=50.0, deepxde_ran=60.0)[:2] == (None, False)
 
 
 def test_deepxde_is_no_dependency_of_kanpde():
