@@ -262,6 +262,12 @@ def test_time_to_accuracy_ratio_and_its_bounds():
     assert target(10.0, None, deepxde_ran=50.0)[:2] == (None, True)
     assert target(None, 30.0, kan_ran=50.0)[:2] == (None, False)
     assert target(None, None, kan_ran=50.0, deepxde_ran=60.0)[:2] == (None, False)
+    # DeepXDE's recipe in float64 beside its stock run: a target each, the CPU ratio where both reached 1e-2
+    kan, stock, f64 = result("kanpde-kan", 10.0), result("deepxde-stock", None, ran=50.0), result("deepxde-f64", 40.0)
+    kan["reached"]["0.01"]["cpu_s"], f64["reached"]["0.01"]["cpu_s"] = 4.0, 20.0
+    derived = pinn.derive_accuracy([kan, stock, f64])
+    assert derived["burgers_time_to_1e-2_deepxde_f64_over_kan"] == {"value": 4.0, "kind": "measured", "cpu_value": 5.0}
+    assert [item["met"] for item in derived["accuracy_targets"]] == [True, True]
 
 
 def test_deepxde_is_no_dependency_of_kanpde():
