@@ -303,9 +303,11 @@ class ModelConfig:
 @dataclass(frozen=True, kw_only=True)
 class AdaptiveConfig:
     """Residual-based adaptive interior points (RAD, see kanpde.adaptive): every ``every`` steps ``pool`` uniform
-    candidates (null: 10 x points.interior), kept with probability ∝ |r|^k / mean|r|^k + c."""
+    candidates (null: 10 x points.interior), kept with probability ∝ |r|^k / mean|r|^k + c; no new draw after
+    step ``until`` (null: draws until the end)."""
 
     every: int = _f(POSITIVE_COUNT, 1000)
+    until: int | None = _f(nullable(POSITIVE_COUNT), None)
     pool: int | None = _f(nullable(integer(1, MAX_POINTS)), None)
     k: float = _f(NON_NEGATIVE, 1.0)
     c: float = _f(NON_NEGATIVE, 1.0)
