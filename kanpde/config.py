@@ -303,9 +303,11 @@ class ModelConfig:
 @dataclass(frozen=True, kw_only=True)
 class AdaptiveConfig:
     """Residual-based adaptive interior points (RAD, see kanpde.adaptive): every ``every`` steps ``pool`` uniform
-    candidates (null: 10 x points.interior), kept with probability ∝ |r|^k / mean|r|^k + c."""
+    candidates (null: 10 x points.interior), kept with probability ∝ |r|^k / mean|r|^k + c; no new draw after
+    step ``until`` (null: draws until the end)."""
 
     every: int = _f(POSITIVE_COUNT, 1000)
+    until: int | None = _f(nullable(POSITIVE_COUNT), None)
     pool: int | None = _f(nullable(integer(1, MAX_POINTS)), None)
     k: float = _f(NON_NEGATIVE, 1.0)
     c: float = _f(NON_NEGATIVE, 1.0)
@@ -345,7 +347,8 @@ DEFAULT_LR = {"adam": 1e-3, "lbfgs": 1.0}
 
 @dataclass(frozen=True, kw_only=True)
 class StageConfig:
-    """One optimisation stage; ``lr`` defaults per optimizer (filled in at construction)."""
+    """One optimisation stage; ``lr`` defaults per optimizer (filled in at construction); ``loss_weights``
+    replaces those terms' weights (``train.loss_weights``) during this stage only."""
 
     optimizer: str = _f(choice(*DEFAULT_LR))
     steps: int = _f(POSITIVE_COUNT)
@@ -357,6 +360,8 @@ class StageConfig:
     causal_epsilon: float | str | None = _f(nullable(_causal_epsilon(
         "a non-negative finite number, 'auto', or null for train.causal_epsilon")), None)
     points: StagePointsConfig | None = _f(nullable(section(StagePointsConfig)), None)
+    loss_weights: dict[str, float] = _f(mapping_of(string(), number("a non-negative finite number", lambda x: x >= 0),
+                                                   "a mapping of loss-term names to weights"), {})
 
     def __post_init__(self) -> None:
         if self.lr is None:
