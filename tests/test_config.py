@@ -38,7 +38,7 @@ DEFAULTS = {
     "train": {"seed": 0, "dtype": "float64", "device": "auto", "derivatives": "jet",
               "stages": [{"optimizer": "adam", "steps": 1000, "lr": 1e-3, "decay": "none", "decay_rate": 0.1,
                           "decay_every": 1000, "history_size": 50,
-                          "causal_epsilon": None, "points": None}],
+                          "causal_epsilon": None, "points": None, "loss_weights": {}}],
               "grid_schedule": {}, "grid_update_every": 0, "grid_update_until": 0, "loss_weights": {},
               "loss_balancing": None, "max_recoveries": 3, "causal_epsilon": 0.0, "causal_min_weight": 0.05,
               "causal_chunks": 16,
