@@ -7,7 +7,8 @@ probability
     p(x) ∝ |r(x)|^k / mean(|r|^k) + c                                      (Wu et al. 2023, eq. 2)
 
 so that k = 0 (or large c) gives uniform points and large k concentrates them where the residual is large
-(a shock, a sharp layer). Before the first ``every`` steps the sampler's own points are used.
+(a shock, a sharp layer). Before the first ``every`` steps the sampler's own points are used; with ``until``
+set, the draw of the last multiple of ``every`` not after ``until`` stays in use for the rest of the run.
 
 The pool and the choice depend only on (seed, step) and on the residuals; under ``torchrun`` every rank evaluates
 its contiguous share of the pool and the residuals are summed over ranks, so all ranks choose the same points.
@@ -53,10 +54,13 @@ class ResidualAdaptive:
 
     def __init__(self, every: int, pool: int, k: float, c: float, *, seed: int,
                  residual: Callable[[torch.Tensor], torch.Tensor], world: World = distributed.SINGLE,
-                 across_ranks: Callable[[torch.Tensor], torch.Tensor] | None = None, name: str = "points.adaptive"):
+                 across_ranks: Callable[[torch.Tensor], torch.Tensor] | None = None, name: str = "points.adaptive",
+                 until: int | None = None):
         if every < 1 or pool < 1 or k < 0 or c < 0:
             raise ValueError(f"{name}: every and pool must be positive, k and c non-negative")
-        self.every, self.pool, self.k, self.c = every, pool, k, c
+        if until is not None and until < every:
+            raise ValueError(f"{name}.until: must be at least every ({every}) or there is no draw, got {until}")
+        self.every, self.pool, self.k, self.c, self.until = every, pool, k, c, until
         self.seed, self.residual, self.world, self.name = seed, residual, world, name
         # the sum of a tensor over ranks (kanpde.distributed.sum_over_ranks under torchrun)
         self.across_ranks = across_ranks if across_ranks is not None or not world.parallel \
@@ -72,6 +76,8 @@ class ResidualAdaptive:
 
     def draw_step(self, step: int) -> int:
         """The step whose adaptive draw is in use at ``step`` (0: the sampler's own points)."""
+        if self.until is not None:
+            step = min(step, self.until)
         return step - step % self.every
 
     def points(self, points: Points, sampler: Sampler, step: int) -> Points:
@@ -127,4 +133,5 @@ def build_adaptive(config: AdaptiveConfig | None, field: Field, interior: int, s
         return residual_of(field, x)
 
     pool = config.pool if config.pool is not None else 10 * interior
-    return ResidualAdaptive(config.every, pool, config.k, config.c, seed=seed, residual=residual, world=world)
+    return ResidualAdaptive(config.every, pool, config.k, config.c, seed=seed, residual=residual, world=world,
+                            until=config.until)

@@ -303,9 +303,11 @@ class ModelConfig:
 @dataclass(frozen=True, kw_only=True)
 class AdaptiveConfig:
     """Residual-based adaptive interior points (RAD, see kanpde.adaptive): every ``every`` steps ``pool`` uniform
-    candidates (null: 10 x points.interior), kept with probability ∝ |r|^k / mean|r|^k + c."""
+    candidates (null: 10 x points.interior), kept with probability ∝ |r|^k / mean|r|^k + c; no new draw after
+    step ``until`` (null: draws until the end)."""
 
     every: int = _f(POSITIVE_COUNT, 1000)
+    until: int | None = _f(nullable(POSITIVE_COUNT), None)
     pool: int | None = _f(nullable(integer(1, MAX_POINTS)), None)
     k: float = _f(NON_NEGATIVE, 1.0)
     c: float = _f(NON_NEGATIVE, 1.0)
@@ -345,7 +347,8 @@ DEFAULT_LR = {"adam": 1e-3, "lbfgs": 1.0}
 
 @dataclass(frozen=True, kw_only=True)
 class StageConfig:
-    """One optimisation stage; ``lr`` defaults per optimizer (filled in at construction)."""
+    """One optimisation stage; ``lr`` defaults per optimizer (filled in at construction); ``loss_weights``
+    replaces those terms' weights (``train.loss_weights``) during this stage only."""
 
     optimizer: str = _f(choice(*DEFAULT_LR))
     steps: int = _f(POSITIVE_COUNT)
@@ -357,6 +360,8 @@ class StageConfig:
     causal_epsilon: float | str | None = _f(nullable(_causal_epsilon(
         "a non-negative finite number, 'auto', or null for train.causal_epsilon")), None)
     points: StagePointsConfig | None = _f(nullable(section(StagePointsConfig)), None)
+    loss_weights: dict[str, float] = _f(mapping_of(string(), number("a non-negative finite number", lambda x: x >= 0),
+                                                   "a mapping of loss-term names to weights"), {})
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -409,7 +414,12 @@ SNAP_FUNCTIONS = ("x", "x^2", "x^3", "x^4", "sin", "cos", "exp", "tanh")
 @dataclass(frozen=True, kw_only=True)
 class SymbolicConfig:
     """Symbolic discovery (kanpde.discover): sparsity-regularised training (weight ``lambda``), pruning, then
-    snapping edges to ``library`` functions, each kept only if the PDE loss stays within ``snap_tolerance``."""
+    snapping edges to ``library`` functions, each kept only if the PDE loss stays within ``snap_tolerance``.
+    ``prune_rounds`` > 1 adds pruning rounds: ``round_steps`` L-BFGS steps with the penalty (weight ``lambda``
+    times ``lambda_growth`` per round), prune, retrain; a round is undone (and the rounds end) if it removes no
+    edge or leaves the PDE loss above (1 + ``prune_tolerance``) times the loss after the first pruning.
+    ``linear_first_layer`` snaps every first-layer edge to a·(b·s + c) + d after the first pruning (before
+    the rounds): the hidden nodes then see linear combinations of the inputs."""
 
     discover: bool = _f(boolean, False)
     lambda_: float = _f(NON_NEGATIVE, 1e-3, key="lambda")
@@ -422,6 +432,11 @@ class SymbolicConfig:
     snap_steps: int = _f(COUNT, 30)
     snap_tolerance: float = _f(NON_NEGATIVE, 1.0)
     final_steps: int = _f(COUNT, 100)
+    prune_rounds: int = _f(POSITIVE_COUNT, 1)
+    round_steps: int = _f(COUNT, 100)
+    lambda_growth: float = _f(number("a number >= 1", lambda x: x >= 1), 10.0)
+    prune_tolerance: float = _f(NON_NEGATIVE, 1.0)
+    linear_first_layer: bool = _f(boolean, False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -157,7 +157,21 @@ class Trainer:
                 raise ValueError(f"train.loss_weights.{name}: unknown loss term of {problem.name}"
                                  f"{did_you_mean(name, terms)}")
         own = {c.name: c.weight for c in problem.conditions} | {data.name: data.weight for data in problem.data}
+        for index, stage in enumerate(self.config.stages):
+            for name in stage.loss_weights:
+                if name not in terms:
+                    raise ValueError(f"train.stages[{index}].loss_weights.{name}: unknown loss term of "
+                                     f"{problem.name}{did_you_mean(name, terms)}")
+            if stage.loss_weights and self.config.loss_balancing is not None:
+                raise ValueError(f"train.stages[{index}].loss_weights: cannot be combined with "
+                                 "train.loss_balancing (which sets the weights itself)")
         return {name: float(self.config.loss_weights.get(name, own.get(name, 1.0))) for name in terms}
+
+    def weights_of(self, stage: StageConfig) -> dict[str, float]:
+        """The loss weights a stage trains with: the run's, with the stage's own ``loss_weights`` replacing them."""
+        if not stage.loss_weights:
+            return self.weights
+        return {name: float(stage.loss_weights.get(name, weight)) for name, weight in self.weights.items()}
 
     def _balancing(self) -> GradientNormBalancing | None:
         settings = self.config.loss_balancing
@@ -338,17 +352,19 @@ class Trainer:
         self.history.events.append(f"step {self.step}: time window [{box.t0:g}, {end(self.step):g}]")
         return self.step > 0
 
-    def _closure(self, points, time_end: float | None, causal_epsilon: float | str):
+    def _closure(self, points, time_end: float | None, causal_epsilon: float | str,
+                 weights: dict[str, float] | None = None):
         """The loss of one step; causal weights are computed once per step (fixed in a line search)."""
         across_ranks = distributed.sum_over_ranks if self.world.parallel else None
         frozen = {}
+        weights = self.weights if weights is None else weights
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
             terms = loss_terms(self.field, points, causal_epsilon, self.config.causal_chunks,
                                across_ranks, time_end, frozen, self.config.causal_min_weight,
                                self.observations)
-            loss = sum(self.weights[name] * value for name, value in terms.items())
+            loss = sum(weights[name] * value for name, value in terms.items())
             if self.sparsity is not None and self.kan is not None:
                 weight, entropy = self.sparsity
                 loss = loss + weight * sparsity_penalty(self.kan, self.field.net_inputs(points.interior), entropy,
@@ -374,7 +390,7 @@ class Trainer:
         if self.balancing is not None and self.balancing.due(self.step):
             self._balance(points, stage)
         epsilon = self.config.causal_epsilon_of(stage)
-        closure = self._closure(points, self.time_window_end(self.step), epsilon)
+        closure = self._closure(points, self.time_window_end(self.step), epsilon, self.weights_of(stage))
         loss = self._lbfgs_step(closure, stage) if stage.optimizer == "lbfgs" else self._adam_step(closure)
         device = self.field._lo.device
         # the loss, the parameters' finiteness, the terms and the unknowns (after the step) in one transfer
@@ -447,12 +463,13 @@ class Trainer:
     # -- divergence ---------------------------------------------------------------------
     def _snapshot(self) -> dict:
         return {"field": copy.deepcopy(self.field.state_dict()), "step": self.step,
-                "rows": len(self.history.rows)}
+                "rows": len(self.history.rows), "weights": dict(self.weights)}
 
     def _recover(self, loss: float) -> None:
         """Restore the last good state; lower the learning rate, or give up after max_recoveries."""
         failed_at = self.step + 1
         self.field.load_state_dict(self._good["field"])
+        self.weights = dict(self._good["weights"])  # balanced weights belong to the state they were computed on
         del self.history.rows[self._good["rows"]:]
         self._shown_rel_l2 = None
         self.step = self._good["step"]

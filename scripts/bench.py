@@ -604,6 +604,8 @@ def parse_args(argv=None):
     parser.add_argument("--problems", default="burgers,poisson",
                         help="accuracy group: comma-separated problems (default burgers,poisson)")
     parser.add_argument("--no-pykan", action="store_true", help="leave out the pykan rows")
+    parser.add_argument("--deepxde-f64", action="store_true",
+                        help="accuracy group: also DeepXDE's recipe in float64 (its stock run is float32)")
     parser.add_argument("--shapes", default=None, metavar="W:G;W:G",
                         help="KAN shapes of the main table, e.g. '2,10,1:10;2,5,5,1:5' (default: the protocol's)")
     parser.add_argument("--json", required=True, metavar="OUT.json", help="where to write the results")
@@ -663,7 +665,7 @@ def main(argv=None) -> int:
     accuracy = []
     if "accuracy" in args.groups:
         print(f"group accuracy: {args.problems}, budget {args.budget:g} s each", file=sys.stderr, flush=True)
-        accuracy = bench_pinn.run_accuracy(args.problems, args.budget, dtype, device, dde)
+        accuracy = bench_pinn.run_accuracy(args.problems, args.budget, dtype, device, dde, args.deepxde_f64)
 
     derived = derive(rows, args.quick)
     derived.update(bench_pinn.derive_accuracy(accuracy))

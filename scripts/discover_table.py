@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -79,7 +80,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
+    parser.add_argument("--symbolic", type=json.loads, default={},
+                        help="JSON object of symbolic settings that replace the table's (e.g. '{\"prune_rounds\": 1}')")
     args = parser.parse_args()
+    if not isinstance(args.symbolic, dict):
+        parser.error("--symbolic: must be a JSON object")
     torch.set_num_threads(1)
     rows = []
     for name in args.problems:
@@ -88,6 +93,7 @@ def main() -> None:
             config = copy.deepcopy(COMMON) | copy.deepcopy(PROBLEMS[name])
             config["train"] = dict(config["train"])
             config["train"]["seed"] = seed
+            config["symbolic"] = config["symbolic"] | args.symbolic
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
                 summary = solve(config, out=Path(tmp) / "run", quiet=True)

@@ -65,6 +65,10 @@ def test_rad_points_are_reproducible_inside_the_box_and_follow_the_residual():
     kept = adaptive.points(base, sampler, 20).interior
     assert torch.equal(adaptive.points(base, sampler, 29).interior, kept)
     assert not torch.equal(adaptive.points(base, sampler, 30).interior, kept)
+    # with `until`, the last draw not after it stays in use
+    last = _adaptive(until=25)
+    assert [last.draw_step(step) for step in (9, 10, 19, 20, 25, 30, 1000)] == [0, 10, 10, 20, 20, 20, 20]
+    assert torch.equal(last.points(base, sampler, 1000).interior, kept)
 
 
 def test_ranks_choose_the_same_points_as_one_process():
@@ -108,6 +112,8 @@ def test_adaptive_settings_are_checked(tmp_path):
         load_config("burgers", ["points.adaptive.k=-1"])
     with pytest.raises(ConfigError, match=r"points.adaptive.every: must be a positive integer"):
         load_config("burgers", ["points.adaptive.every=0"])
+    with pytest.raises(ValueError, match=r"points.adaptive.until: must be at least every \(2\)"):
+        solve(load_config("burgers", TINY + ["points.adaptive.until=1"]), out=tmp_path / "u", quiet=True)
     with pytest.raises(ValueError, match=r"points.adaptive.pool: must be at least points.interior \(64\)"):
         solve(load_config("burgers", TINY + ["points.adaptive.pool=10"]), out=tmp_path / "a", quiet=True)
     with pytest.raises(ValueError, match=r"points.adaptive: cannot be combined with train.time_windows"):

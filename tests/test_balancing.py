@@ -14,7 +14,8 @@ from kanpde.balancing import GradientNormBalancing
 from kanpde.config import ConfigError, load_config
 from kanpde.geometry import Sampler
 from kanpde.loss import loss_terms
-from kanpde.solver import build_field, build_problem, solve
+from kanpde.solver import build_field, build_problem, build_sampler, solve
+from kanpde.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -72,3 +73,30 @@ def test_loss_balancing_settings(tmp_path):
     with pytest.raises(ValueError, match="train.loss_balancing: burgers has no loss term besides the residual"):
         solve(load_config("burgers", ["train.loss_balancing={}"]), out=tmp_path / "b",
               quiet=True)
+
+
+def test_divergence_recovery_restores_the_balanced_weights():
+    """After a NaN the trainer goes back to its last good state, weights included: the retaken first step
+    balances from the weights it started with, exactly as a run that never diverged."""
+    config = load_config("poisson", TINY + ["train.loss_balancing={every: 2, alpha: 0.5}"])
+
+    def trainer() -> Trainer:
+        problem = build_problem(config.problem)
+        sampler = build_sampler(config, problem, torch.float64, torch.device("cpu"))
+        return Trainer(build_field(config, problem, torch.device("cpu")), sampler, config.train, progress=False)
+
+    clean = trainer()
+    clean.run(steps=1)
+    diverging = trainer()
+    diverging.run(steps=3)  # weights balanced at steps 0 and 2
+    assert diverging.weights["boundary"] != clean.history.rows[0]["weight_boundary"]
+    problem = diverging.field.problem
+
+    def nan_once(u, x):
+        del problem.residual  # back to the class's residual after this call
+        return problem.residual(u, x) * float("nan")
+
+    problem.residual = nan_once
+    diverging.run(steps=1)  # the NaN at step 4: back to step 0, then steps 1-4 again
+    assert diverging.recoveries == 1 and diverging.history.rows[0]["step"] == 1
+    assert diverging.history.rows[0]["weight_boundary"] == clean.history.rows[0]["weight_boundary"]

@@ -240,12 +240,14 @@ def test_deepxde_missing_is_skipped_once(tmp_path):
 def test_time_to_accuracy_ratio_and_its_bounds():
     pinn = load_bench().bench_pinn
 
-    def result(contender, seconds, budget=100.0):
+    def result(contender, seconds, budget=100.0, ran=None):  # ran: training seconds of a run that ended early
         return {"problem": "burgers", "contender": contender, "budget_s": budget,
+                "train_wall_s": budget if ran is None else ran,
                 "reached": {"0.01": None if seconds is None else {"wall_s": seconds}, "0.001": None}}
 
-    def target(kan, deepxde):
-        derived = pinn.derive_accuracy([result("kanpde-kan", kan), result("deepxde-stock", deepxde)])
+    def target(kan, deepxde, kan_ran=None, deepxde_ran=None):
+        derived = pinn.derive_accuracy([result("kanpde-kan", kan, ran=kan_ran),
+                                        result("deepxde-stock", deepxde, ran=deepxde_ran)])
         (item,) = derived["accuracy_targets"]
         return item["value"], item["met"], item["note"]
 
@@ -256,6 +258,16 @@ def test_time_to_accuracy_ratio_and_its_bounds():
     assert target(10.0, None)[:2] == (10.0, True)  # DeepXDE over the budget: at least 10
     assert target(80.0, None)[1] is None
     assert target(None, None)[:2] == (None, None)
+    # a run that ended (its whole recipe) before the budget without reaching 1e-2 never reaches it
+    assert target(10.0, None, deepxde_ran=50.0)[:2] == (None, True)
+    assert target(None, 30.0, kan_ran=50.0)[:2] == (None, False)
+    assert target(None, None, kan_ran=50.0, deepxde_ran=60.0)[:2] == (None, False)
+    # DeepXDE's recipe in float64 beside its stock run: a target each, the CPU ratio where both reached 1e-2
+    kan, stock, f64 = result("kanpde-kan", 10.0), result("deepxde-stock", None, ran=50.0), result("deepxde-f64", 40.0)
+    kan["reached"]["0.01"]["cpu_s"], f64["reached"]["0.01"]["cpu_s"] = 4.0, 20.0
+    derived = pinn.derive_accuracy([kan, stock, f64])
+    assert derived["burgers_time_to_1e-2_deepxde_f64_over_kan"] == {"value": 4.0, "kind": "measured", "cpu_value": 5.0}
+    assert [item["met"] for item in derived["accuracy_targets"]] == [True, True]
 
 
 def test_deepxde_is_no_dependency_of_kanpde():

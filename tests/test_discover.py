@@ -152,3 +152,99 @@ def test_discover_end_to_end_on_a_tiny_budget(tmp_path):
     snapped_fits = [f for f in result.fits if f.r2 == 1.0 and f.name in ("x", "sin")]
     assert len(snapped_fits) == len(snapped)
     assert result.verification["compact"]["max_diff_model"] < 1e-8  # every edge is its formula
+
+
+def _trainer(symbolic_options: dict):
+    """A trainer of a KAN [2, 4, 1] on poisson_sin (a few points), and the parsed symbolic options."""
+    from kanpde.solver import build_field, build_problem, build_sampler
+    from kanpde.train import Trainer
+
+    config = config_from_dict({"problem": {"name": "poisson_sin"}, "model": {"width": [2, 4, 1], "grid": 3},
+                               "points": {"interior": 40, "boundary": 16},
+                               "train": {"stages": [{"optimizer": "adam", "steps": 1, "lr": 0.01}], "seed": 0},
+                               "symbolic": {"discover": True} | symbolic_options})
+    torch.manual_seed(0)
+    problem = build_problem(config.problem)
+    field = build_field(config, problem, torch.device("cpu"))
+    trainer = Trainer(field, build_sampler(config, problem, torch.float64, torch.device("cpu")), config.train,
+                      evaluate_every=0, progress=False)
+    trainer.run()  # the configured step
+    return trainer, config.symbolic
+
+
+def _state(trainer) -> dict:
+    return {k: v.clone() for k, v in trainer.field.state_dict().items() if v is not None}
+
+
+def test_pruning_rounds_stop_and_undo_a_round_that_removes_no_edge():
+    """A threshold of 0 removes nothing: the round (which trained with the penalty) is undone, bit for bit."""
+    trainer, options = _trainer({"prune_rounds": 3, "prune_threshold": 0.0, "round_steps": 2, "retrain_steps": 1})
+    from kanpde import discover
+
+    before = _state(trainer)
+    assert discover.prune_in_rounds(trainer, options) == 0
+    assert trainer.step == 3 and trainer.sparsity is None  # it trained, then went back
+    after = _state(trainer)
+    assert after.keys() == before.keys()
+    assert all(torch.equal(after[k], before[k]) for k in before)
+    assert trainer.history.events == [f"step 3: pruning round 1 (λ {1e-2:.1e}) undone: it removed no edge; rounds end"]
+
+
+def test_a_pruning_round_that_removes_only_a_dead_node_keeps_the_function():
+    trainer, options = _trainer({"prune_rounds": 3, "lambda": 0.0, "round_steps": 0, "retrain_steps": 0,
+                                 "prune_tolerance": 0.0})
+    from kanpde import discover
+
+    kan = trainer.kan
+    with torch.no_grad():  # hidden node 2 feeds nothing
+        kan.layers[1].coef[2] = 0
+        kan.layers[1].base_weight[2] = 0
+    x = torch.rand(32, 2, dtype=torch.float64)
+    expected = kan(x)
+    assert discover.prune_in_rounds(trainer, options) == 1  # round 2 finds nothing more to remove
+    assert kan.width == [2, 3, 1]
+    torch.testing.assert_close(kan(x), expected, rtol=0, atol=1e-14)
+    events = trainer.history.events
+    assert len(events) == 2 and events[0].startswith("step 1: pruning round 1 (λ 0.0e+00): KAN [2, 4, 1] -> [2, 3, 1]")
+    assert events[1].endswith("undone: it removed no edge; rounds end")
+
+
+def test_a_pruning_round_that_raises_the_loss_is_undone():
+    """Threshold 0.9 keeps one hidden node and one edge per layer: without retraining the loss rises."""
+    trainer, options = _trainer({"prune_rounds": 2, "lambda": 0.0, "round_steps": 0, "retrain_steps": 0,
+                                 "prune_threshold": 0.9, "prune_tolerance": 0.0})
+    from kanpde import discover
+
+    before = _state(trainer)
+    assert discover.prune_in_rounds(trainer, options) == 0
+    assert trainer.kan.width == [2, 4, 1]
+    assert all(torch.equal(_state(trainer)[k], before[k]) for k in before)
+    assert "undone: it raised the loss" in trainer.history.events[0]
+
+
+def test_pruning_round_options_are_checked():
+    base = {"problem": {"name": "poisson_sin"}}
+    options = config_from_dict(base | {"symbolic": {"discover": True}}).symbolic
+    defaults = (options.prune_rounds, options.round_steps, options.lambda_growth, options.prune_tolerance)
+    assert defaults == (1, 100, 10, 1)
+    for bad, key in (({"prune_rounds": 0}, "symbolic.prune_rounds"), ({"prune_rounds": 1.5}, "symbolic.prune_rounds"),
+                     ({"lambda_growth": 0.5}, "symbolic.lambda_growth"), ({"round_steps": -1}, "symbolic.round_steps"),
+                     ({"prune_tolerance": -1}, "symbolic.prune_tolerance")):
+        with pytest.raises(ConfigError, match=key):
+            config_from_dict(base | {"symbolic": bad})
+
+
+def test_linear_first_layer_snaps_every_first_layer_edge_to_a_line():
+    trainer, options = _trainer({"linear_first_layer": True, "retrain_steps": 0})
+    from kanpde import discover
+
+    assert config_from_dict({"problem": {"name": "poisson_sin"}, "symbolic": {}}).symbolic.linear_first_layer is False
+    discover.linearise_first_layer(trainer, options)
+    layer = trainer.kan.layers[0]
+    assert sorted(layer.snapped_edges()) == [(i, j, "x") for i in range(2) for j in range(4)]
+    s = torch.linspace(-1, 1, 21, dtype=torch.float64)[:, None].expand(21, 2)
+    with torch.no_grad():
+        phi = layer.edge_values(s)
+    assert float((phi[2:] - 2 * phi[1:-1] + phi[:-2]).abs().max()) < 1e-12  # affine in the input
+    assert float((phi[-1] - phi[0]).abs().max()) > 0  # and not constant: the fitted slopes
+    assert trainer.history.events[-1].startswith("step 1: first layer linear (8 edges snapped to x); loss ")

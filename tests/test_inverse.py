@@ -285,3 +285,36 @@ def test_readme_inverse_example_runs(tmp_path, monkeypatch, capsys):
 def test_bad_data_entries_are_config_errors(entry, message):
     with pytest.raises(kanpde.ConfigError, match=re.escape(message)):
         kanpde.config.config_from_dict({"problem": {"name": "heat1d"}, "data": [entry]})
+
+
+def test_a_stage_weights_its_loss_terms_for_that_stage_only():
+    """train.stages[i].loss_weights: e.g. the data term weighted up while the network is far from the data."""
+    problem = Heat1D(nu=kanpde.Unknown(init=0.05, positive=True))
+    problem.add_observations(Observations([[0.5, 0.5], [0.25, 0.1]], [0.3, 0.6]))
+    field = Field(KAN([2, 3, 1], grid=3), problem).double()
+    stages = ("train.stages=[{optimizer: adam, steps: 2, lr: 0.01, loss_weights: {data_u: 100}},"
+              " {optimizer: adam, steps: 2, lr: 0.01}]")
+    config = load_config("heat1d.yaml", [stages, "train.loss_weights={data_u: 3, residual: 0.5}"]).train
+    trainer = Trainer(field, Sampler(problem.box, 20, 0, 0, seed=0), config, progress=False)
+    trainer.run()
+    first, second = trainer.weights_of(config.stages[0]), trainer.weights_of(config.stages[1])
+    assert first == {"residual": 0.5, "data_u": 100}  # a term the stage does not name keeps the run's weight
+    assert second == {"residual": 0.5, "data_u": 3}
+    for row, weights in zip(trainer.history.rows, [first, first, second, second]):
+        assert row["loss"] == pytest.approx(sum(w * row[name] for name, w in weights.items()), rel=1e-12)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.stages=[{optimizer: adam, steps: 1, loss_weights: {dat_u: 2}}]",
+     "train.stages[0].loss_weights.dat_u: unknown loss term of heat1d; did you mean 'data_u'?"),
+    ("train.stages=[{optimizer: adam, steps: 1, loss_weights: {data_u: 2}}]",
+     "train.stages[0].loss_weights: cannot be combined with train.loss_balancing"),
+])
+def test_bad_stage_loss_weights_are_one_line_errors(override, message):
+    problem = Heat1D()
+    problem.add_observations(Observations([[0.5, 0.5]], [0.3]))
+    field = Field(KAN([2, 3, 1], grid=3), problem).double()
+    config = load_config("heat1d.yaml", [override, "train.loss_balancing={every: 10}"] if "combined" in message
+                         else [override]).train
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Trainer(field, Sampler(problem.box, 20, 0, 0, seed=0), config, progress=False)
