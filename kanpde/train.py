@@ -152,16 +152,15 @@ class Trainer:
         """Each loss term's weight: ``train.loss_weights``, else the condition's own ``weight``, else 1."""
         problem = self.field.problem
         terms = term_names(self.field)
-        for name in self.config.loss_weights:
-            if name not in terms:
-                raise ValueError(f"train.loss_weights.{name}: unknown loss term of {problem.name}"
-                                 f"{did_you_mean(name, terms)}")
-        own = {c.name: c.weight for c in problem.conditions} | {data.name: data.weight for data in problem.data}
-        for index, stage in enumerate(self.config.stages):
-            for name in stage.loss_weights:
+        stages = self.config.stages
+        named = [("train.loss_weights", self.config.loss_weights),
+                 *((f"train.stages[{i}].loss_weights", stage.loss_weights) for i, stage in enumerate(stages))]
+        for key, weights in named:
+            for name in weights:
                 if name not in terms:
-                    raise ValueError(f"train.stages[{index}].loss_weights.{name}: unknown loss term of "
-                                     f"{problem.name}{did_you_mean(name, terms)}")
+                    raise ValueError(f"{key}.{name}: unknown loss term of {problem.name}{did_you_mean(name, terms)}")
+        own = {c.name: c.weight for c in problem.conditions} | {data.name: data.weight for data in problem.data}
+        for index, stage in enumerate(stages):
             if stage.loss_weights and self.config.loss_balancing is not None:
                 raise ValueError(f"train.stages[{index}].loss_weights: cannot be combined with "
                                  "train.loss_balancing (which sets the weights itself)")
@@ -352,12 +351,11 @@ class Trainer:
         self.history.events.append(f"step {self.step}: time window [{box.t0:g}, {end(self.step):g}]")
         return self.step > 0
 
-    def _closure(self, points, time_end: float | None, causal_epsilon: float | str,
-                 weights: dict[str, float] | None = None):
-        """The loss of one step; causal weights are computed once per step (fixed in a line search)."""
+    def _closure(self, points, time_end: float | None, causal_epsilon: float | str, weights: dict[str, float]):
+        """The loss of one step with the loss ``weights``; causal weights are computed once per step (fixed in a
+        line search)."""
         across_ranks = distributed.sum_over_ranks if self.world.parallel else None
         frozen = {}
-        weights = self.weights if weights is None else weights
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)

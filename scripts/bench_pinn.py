@@ -273,6 +273,7 @@ def race_deepxde(dde, problem: str, budget: float, device, evaluation, dtype: to
     """DeepXDE's stock setup: Adam (lr 1e-3) 15000 steps, then L-BFGS, float32 (its default: "deepxde-stock");
     with ``dtype`` float64 the same recipe in double precision ("deepxde-f64")."""
     model, _ = deepxde_model(dde, problem, dtype, device)
+    dtype_name = str(dtype).replace("torch.", "")
     name = "deepxde-stock" if dtype == torch.float32 else "deepxde-f64"
     race = Race(name, problem, budget, evaluation, device)
     state = {"step": 0}
@@ -284,7 +285,7 @@ def race_deepxde(dde, problem: str, budget: float, device, evaluation, dtype: to
                 model.stop_training = True
 
     def predict(x: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(model.predict(x.detach().cpu().numpy().astype(str(dtype).replace("torch.", ""))))
+        return torch.as_tensor(model.predict(x.detach().cpu().numpy().astype(dtype_name)))
 
     options = dde.optimizers.config.LBFGS_options
     options["iter_per_step"], options["fun_per_step"] = EVALUATE_EVERY, int(EVALUATE_EVERY * 1.25)
@@ -298,7 +299,7 @@ def race_deepxde(dde, problem: str, budget: float, device, evaluation, dtype: to
         race.clock.pause()
     out = race.result()
     out["config"] = {"width": MLP_WIDTH, "activation": "tanh", "adam": [DEEPXDE_ADAM_STEPS, DEEPXDE_LR],
-                     "then": "L-BFGS", "points": DEEPXDE_POINTS[problem], "dtype": str(dtype).replace("torch.", "")}
+                     "then": "L-BFGS", "points": DEEPXDE_POINTS[problem], "dtype": dtype_name}
     return out
 
 
@@ -320,12 +321,19 @@ def run_accuracy(problems: list[str], budget: float, dtype, device, dde, deepxde
     return results
 
 
+def _ended(result: dict) -> bool:
+    """Whether the contender's whole run ended before its budget ran out (a threshold it missed: never)."""
+    return result["train_wall_s"] < result["budget_s"]
+
+
+def _not_reached(result: dict) -> str:
+    return f"never (ended {result['train_wall_s']:.0f} s)" if _ended(result) else f"not in {result['budget_s']:g} s"
+
+
 def _say(result: dict) -> None:
     import sys
 
-    ended = result["train_wall_s"] < result["budget_s"]
-    missed = f"never (its run ended at {result['train_wall_s']:.0f} s)" if ended else \
-        f"not reached in {result['budget_s']:g} s"
+    missed = _not_reached(result)
     reached = ", ".join(f"≤{k}: " + (f"{v['wall_s']:.1f} s" if v else missed) for k, v in result["reached"].items())
     print(f"  {result['problem']} {result['contender']}: {reached} (best rel L2 {result['best_rel_l2']:.2e}, "
           f"{result['steps']} steps)", file=sys.stderr, flush=True)
@@ -336,18 +344,20 @@ def derive_accuracy(results: list[dict]) -> dict:
     target (≥ 2 on burgers). A threshold not reached when the budget ran out counts as "more than the budget":
     the ratio is then a bound or unknown. One not reached by a run that ended before its budget (its whole
     recipe done) is never reached: the other contender is faster by any ratio."""
-    def seconds(problem, contender, threshold="0.01"):
-        for result in results:
-            if (result["problem"], result["contender"]) == (problem, contender):
-                reached = result["reached"][threshold]
-                if reached:
-                    return reached["wall_s"], "reached"
-                return result["budget_s"], "budget" if result["train_wall_s"] >= result["budget_s"] else "ended"
-        return None, None
+    by_name = {(r["problem"], r["contender"]): r for r in results}
+
+    def seconds(problem, contender):
+        """(wall seconds to 1e-2 or the budget, "reached" / "budget" / "ended"); (None, None) if not run."""
+        result = by_name.get((problem, contender))
+        if result is None:
+            return None, None
+        reached = result["reached"]["0.01"]
+        if reached:
+            return reached["wall_s"], "reached"
+        return result["budget_s"], "ended" if _ended(result) else "budget"
 
     def cpu_seconds(problem, contender):
-        (result,) = [r for r in results if (r["problem"], r["contender"]) == (problem, contender)]
-        return result["reached"]["0.01"].get("cpu_s", math.nan)
+        return by_name[problem, contender]["reached"]["0.01"].get("cpu_s", math.nan)
 
     derived, targets = {}, []
     pairs = sorted({(r["problem"], r["contender"]) for r in results if r["contender"].startswith("deepxde")})
@@ -392,8 +402,7 @@ def print_accuracy(results: list[dict]) -> None:
     print("\n## Time to accuracy (training seconds, evaluations excluded; wall / CPU)")
     print(f"{'problem':<8} {'contender':<14} {'to 1e-2':>22} {'to 1e-3':>22} {'best rel L2':>12} {'steps':>7}")
     for r in results:
-        ended = r["train_wall_s"] < r["budget_s"]  # its whole run, before the budget ran out
-        missed = f"never (ended {r['train_wall_s']:.0f} s)" if ended else f"not in {r['budget_s']:g} s"
+        missed = _not_reached(r)
         cells = [f"{v['wall_s']:.1f} / {v['cpu_s']:.1f} s" if v else missed for v in r["reached"].values()]
         print(f"{r['problem']:<8} {r['contender']:<14} {cells[0]:>22} {cells[1]:>22} "
               f"{r['best_rel_l2']:>12.2e} {r['steps']:>7}")
