@@ -52,6 +52,7 @@ PROBLEMS = {  # name -> the config's problem, model and train sections: a generi
                          loss_weights={"residual": 0.01, "boundary": 1.0}),
     "poisson (paper)": _case({"name": "poisson"}, 2, loss_weights={"residual": 0.01, "boundary": 1.0}),
     "wave (soft)": _case({"name": "wave", "params": {"hard": False}}, 2, initial=True),
+    "cos_plus_square": _case({"name": f"{HERE}:CosPlusSquare"}, 2, loss_weights={"residual": 0.01, "boundary": 1.0}),
 }
 
 
