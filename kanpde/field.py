@@ -7,7 +7,9 @@ from torch import nn
 
 from kanpde.autodiff import autograd_jet
 from kanpde.jet import Jet
+from kanpde.nets import compiled
 from kanpde.nets.base import JetModule
+from kanpde.nets.kan import KAN
 from kanpde.problem import Problem, did_you_mean
 from kanpde.taylor import Derivatives, TaylorJet
 from kanpde.univariate import sin_series
@@ -52,15 +54,18 @@ class Field(nn.Module):
 
     ``derivatives="jet"`` carries them forward in closed form; ``"autograd"`` uses nested
     autograd (the reference, and the fallback for networks that do not propagate jets).
+    ``compile`` (``train.compile``) runs a dense network's second-order jets through ``torch.compile``
+    (:mod:`kanpde.nets.compiled`; KANs stay eager).
     """
 
-    def __init__(self, net: nn.Module, problem: Problem, derivatives: str = "jet"):
+    def __init__(self, net: nn.Module, problem: Problem, derivatives: str = "jet", compile: bool = False):
         super().__init__()
         if derivatives not in ("jet", "autograd"):
             raise ValueError(f"train.derivatives: must be jet or autograd, got {derivatives!r}")
         if derivatives == "jet" and not isinstance(net, JetModule):
             raise ValueError("train.derivatives: 'jet' needs a kanpde network; use 'autograd' for other modules")
         self.net, self.problem, self.derivatives = net, problem, derivatives
+        self.compile = compile and derivatives == "jet" and not isinstance(net, KAN)
         box = problem.box
         self.register_buffer("_lo", torch.tensor(box.lo, dtype=torch.float64))
         self.register_buffer("_scale", torch.tensor(box.scale, dtype=torch.float64))
@@ -117,7 +122,8 @@ class Field(nn.Module):
             u = autograd_jet(values, x, mode, coords)
         else:
             jet_seed = TaylorJet.seed if isinstance(mode, Derivatives) else Jet.seed  # any order, or the fused ≤ 2
-            u = self._network(self.to_unit(x), lambda q, s: jet_seed(q, mode, coords, scale=s), self.net.jet_forward)
+            forward = compiled.jet_forward(self.net) if self.compile else self.net.jet_forward
+            u = self._network(self.to_unit(x), lambda q, s: jet_seed(q, mode, coords, scale=s), forward)
         return self.problem.output_transform(u, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -186,7 +186,7 @@ def build_field(config: Config, problem: Problem, device: torch.device) -> Field
         net = build_net(config.model, problem)
     finally:
         torch.set_default_dtype(previous)
-    return Field(net, problem, config.train.derivatives).to(device=device, dtype=dtype)
+    return Field(net, problem, config.train.derivatives, config.train.compile).to(device=device, dtype=dtype)
 
 
 def build_sampler(config: Config, problem: Problem, dtype: torch.dtype, device: torch.device) -> Sampler:

@@ -34,7 +34,7 @@ before the step. (tracemalloc does not see torch's allocations, and the process 
 only ever grows, so neither can be attributed to one contender.)
 
 Usage: python scripts/bench.py [--quick] [--device cpu|cuda] [--dtype float64|float32]
-       [--threads N] [--repeats R] [--no-pykan] [--groups ...] [--budget S] --json OUT.json
+       [--threads N] [--repeats R] [--no-pykan] [--no-compile] [--groups ...] [--budget S] --json OUT.json
 """
 
 from __future__ import annotations
@@ -218,6 +218,7 @@ class Case:
     memory: dict = field(default_factory=dict)
     parameters: int = 0
     problem: str | None = None  # the trainer/DeepXDE step groups
+    setup_seconds: float | None = None  # the compiling first step of a compiled contender
 
     @property
     def label(self) -> str:
@@ -297,6 +298,7 @@ def run_group(cases: list[Case], args, device: torch.device, dtype: torch.dtype,
             inputs[case.points] = (x, poisson_source(x))
         if case.problem is not None:
             case.model, case.step = bench_pinn.step_case(case.contender, case.problem, dtype, device, dde)
+            case.setup_seconds = getattr(case.step, "setup_seconds", None)
         else:
             case.model = build_model(case.contender, case.shape, case.grid, dtype, device, kan_module)
             case.step = make_step(case.model, LAPLACIANS[case.contender], *inputs[case.points])
@@ -339,7 +341,8 @@ def plan(args, with_pykan: bool, with_deepxde: bool = False) -> dict[str, list[C
             Case(c, bench_pinn.KAN_WIDTH if c.startswith("kanpde-kan") else bench_pinn.MLP_WIDTH,
                  bench_pinn.KAN_GRID if c.startswith("kanpde-kan") else None, interior, f"{problem}-step",
                  problem=problem)
-            for c in bench_pinn.STEP_CONTENDERS if with_deepxde or not c.startswith("deepxde")]
+            for c in bench_pinn.STEP_CONTENDERS
+            if (with_deepxde or not c.startswith("deepxde")) and not (args.no_compile and "compiled" in c)]
     return {name: cases for name, cases in groups.items() if name in args.groups}
 
 
@@ -426,6 +429,7 @@ def to_row(case: Case, device: torch.device, dtype: torch.dtype) -> dict:
         "memory_bytes_per_point": memory["memory_bytes"] / case.points,
         "saved_tensor_bytes": memory["saved_tensor_bytes"],
         "problem": case.problem,
+        "setup_s": case.setup_seconds,  # train.compile: the first step, which compiles (not in the samples)
     }
 
 
@@ -488,9 +492,12 @@ def derive(rows: list[dict], quick: bool) -> dict:
         group = f"{problem}-step"
         deepxde = median("deepxde-mlp-f64", group, bench_pinn.MLP_WIDTH, None)
         steps = {"mlp": median("kanpde-mlp-trainer", group, bench_pinn.MLP_WIDTH, None),
+                 "mlp_compiled": median("kanpde-mlp-compiled-trainer", group, bench_pinn.MLP_WIDTH, None),
                  "kan": median("kanpde-kan-trainer", group, bench_pinn.KAN_WIDTH, bench_pinn.KAN_GRID)}
         cpu_deepxde = median("deepxde-mlp-f64", group, bench_pinn.MLP_WIDTH, None, measure="cpu_median_s")
         cpu_steps = {"mlp": median("kanpde-mlp-trainer", group, bench_pinn.MLP_WIDTH, None, measure="cpu_median_s"),
+                     "mlp_compiled": median("kanpde-mlp-compiled-trainer", group, bench_pinn.MLP_WIDTH, None,
+                                            measure="cpu_median_s"),
                      "kan": median("kanpde-kan-trainer", group, bench_pinn.KAN_WIDTH, bench_pinn.KAN_GRID,
                                    measure="cpu_median_s")}
         derived[f"{problem}_step_over_deepxde_f64"] = {m: ratio(v, deepxde) for m, v in steps.items()}
@@ -502,6 +509,8 @@ def derive(rows: list[dict], quick: bool) -> dict:
             targets += [
                 target("burgers, float64: kanpde MLP [2,20,20,20,1] trainer step / DeepXDE step <= 1",
                        values["mlp"], 1, lambda v: v <= 1),
+                target("burgers, float64: the same with train.compile (compilation not counted) <= 1",
+                       values["mlp_compiled"], 1, lambda v: v <= 1),
                 target("burgers, float64: kanpde KAN [2,10,10,1] trainer step / DeepXDE MLP step <= 1",
                        values["kan"], 1, lambda v: v <= 1)]
     derived["targets"] = targets
@@ -519,7 +528,7 @@ def print_table(rows: list[dict], derived: dict, meta: dict, out=sys.stdout) -> 
     machine = meta["machine"]
     print(f"# {meta['date']}  {machine['cpu_model']}, {machine['usable_cores']} usable cores, "
           f"{meta['threads']} threads, torch {meta['torch_version']}, {meta['device']}, {meta['dtype']}", file=out)
-    header = (f"{'contender':<18} {'shape':<17} {'G':>4} {'points':>7} {'median ms':>10} {'min ms':>9} "
+    header = (f"{'contender':<28} {'shape':<17} {'G':>4} {'points':>7} {'median ms':>10} {'min ms':>9} "
               f"{'max ms':>9} {'n':>3} {'memory MB':>10} {'B/point':>8}")
     for group, title in titles.items():
         selected = [row for row in rows if row["group"] == group]
@@ -528,7 +537,7 @@ def print_table(rows: list[dict], derived: dict, meta: dict, out=sys.stdout) -> 
         print(f"\n## {title}\n{header}", file=out)
         for row in selected:
             grid = "-" if row["grid"] is None else str(row["grid"])
-            print(f"{row['contender']:<18} {shape_str(row['shape']):<17} {grid:>4} {row['points']:>7} "
+            print(f"{row['contender']:<28} {shape_str(row['shape']):<17} {grid:>4} {row['points']:>7} "
                   f"{row['median_s'] * 1e3:>10.2f} {row['min_s'] * 1e3:>9.2f} {row['max_s'] * 1e3:>9.2f} "
                   f"{row['repeats']:>3} {row['memory_bytes'] / 2**20:>10.2f} {row['memory_bytes_per_point']:>8.0f}",
                   file=out)
@@ -604,6 +613,8 @@ def parse_args(argv=None):
     parser.add_argument("--problems", default="burgers,poisson",
                         help="accuracy group: comma-separated problems (default burgers,poisson)")
     parser.add_argument("--no-pykan", action="store_true", help="leave out the pykan rows")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="leave out the train.compile contender of the step groups (its compilation takes minutes)")
     parser.add_argument("--deepxde-f64", action="store_true",
                         help="accuracy group: also DeepXDE's recipe in float64 (its stock run is float32)")
     parser.add_argument("--shapes", default=None, metavar="W:G;W:G",

@@ -44,7 +44,8 @@ from kanpde.train import Trainer
 
 MLP_WIDTH = [2, 20, 20, 20, 1]
 KAN_WIDTH, KAN_GRID = [2, 10, 10, 1], 10
-STEP_CONTENDERS = ("kanpde-mlp-trainer", "kanpde-kan-trainer", "deepxde-mlp-f64", "deepxde-mlp-f32")
+STEP_CONTENDERS = ("kanpde-mlp-trainer", "kanpde-mlp-compiled-trainer", "kanpde-kan-trainer", "deepxde-mlp-f64",
+                   "deepxde-mlp-f32")
 # DeepXDE's point counts: its Burgers example, and the Poisson quick start's 2000 interior and 400 boundary points
 DEEPXDE_POINTS = {"burgers": {"num_domain": 2540, "num_boundary": 80, "num_initial": 160},
                   "poisson": {"num_domain": 2000, "num_boundary": 400, "num_initial": 0}}
@@ -138,9 +139,11 @@ def deepxde_step(dde, problem: str, dtype: torch.dtype, device: torch.device):
 
 
 # -- kanpde ---------------------------------------------------------------------------------------------------------
-def kanpde_config(problem: str, model: str, stages: list[dict], dtype: torch.dtype, builtin: bool = False):
+def kanpde_config(problem: str, model: str, stages: list[dict], dtype: torch.dtype, builtin: bool = False,
+                  compile_: bool = False):
     """A kanpde config: the built-in ``<problem>.yaml`` (``builtin``; with ``model`` "mlp" its network swapped
-    for the MLP) or soft conditions on DeepXDE's point counts, with the given optimizer ``stages``."""
+    for the MLP) or soft conditions on DeepXDE's point counts, with the given optimizer ``stages`` (and
+    ``train.compile`` if ``compile_``)."""
     net = ({"type": "mlp", "width": MLP_WIDTH, "activation": "tanh"} if model == "mlp" else
            {"type": "kan", "width": KAN_WIDTH, "grid": KAN_GRID})
     if builtin:
@@ -155,6 +158,8 @@ def kanpde_config(problem: str, model: str, stages: list[dict], dtype: torch.dty
         if problem == "poisson":
             data["train"]["loss_weights"] = {"residual": 1.0, "boundary": 1.0}
     data["train"]["stages"] = stages
+    if compile_:
+        data["train"]["compile"] = True
     data["train"]["dtype"] = str(dtype).replace("torch.", "")
     return config_from_dict(data)
 
@@ -176,11 +181,20 @@ def kanpde_trainer(config, device: torch.device, **options) -> Trainer:
     return Trainer(field, build_sampler(config, problem, dtype, device), config.train, progress=False, **options)
 
 
-def kanpde_step(problem: str, model: str, dtype: torch.dtype, device: torch.device):
-    """(field, one trainer step): Adam lr 1e-3 in a stage too long to end."""
-    trainer = kanpde_trainer(kanpde_config(problem, model, [{"optimizer": "adam", "steps": 10**9, "lr": 1e-3}],
-                                           dtype), device)
-    return trainer.field, lambda: trainer.run(steps=1)
+def kanpde_step(problem: str, model: str, dtype: torch.dtype, device: torch.device, compile_: bool = False):
+    """(field, one trainer step): Adam lr 1e-3 in a stage too long to end. With ``compile_`` (``train.compile``)
+    the first step, which compiles, is taken here; its seconds are the step function's ``setup_seconds``."""
+    trainer = kanpde_trainer(kanpde_config(problem, model, [{"optimizer": "adam", "steps": 10**9, "lr": 1e-3}], dtype,
+                                           compile_=compile_), device)
+
+    def step() -> None:
+        trainer.run(steps=1)
+
+    if compile_:
+        started = time.perf_counter()
+        step()
+        step.setup_seconds = time.perf_counter() - started
+    return trainer.field, step
 
 
 def step_case(contender: str, problem: str, dtype: torch.dtype, device: torch.device, dde=None):
@@ -188,7 +202,7 @@ def step_case(contender: str, problem: str, dtype: torch.dtype, device: torch.de
     if contender.startswith("deepxde"):
         own = torch.float32 if contender.endswith("f32") else torch.float64
         return deepxde_step(dde, problem, own, device)
-    return kanpde_step(problem, "mlp" if "mlp" in contender else "kan", dtype, device)
+    return kanpde_step(problem, "mlp" if "mlp" in contender else "kan", dtype, device, "compiled" in contender)
 
 
 # -- time to accuracy ---------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ step bench_float64 90 python scripts/bench.py --device cuda --dtype float64 --gr
 step bench_float32_tf32 90 python scripts/bench.py --device cuda --dtype float32 --tf32 --groups main \
     --shapes "2,10,1:10" --repeats 5 --no-pykan --json "$work/bench_float32_tf32.json"
 step steps_float64 90 python scripts/bench.py --device cuda --dtype float64 --groups burgers-step,poisson-step \
-    --repeats 5 --json "$work/steps_float64.json"
+    --repeats 5 --no-compile --json "$work/steps_float64.json"
 step quick_start 70 python -m kanpde solve poisson.yaml --device cuda --out "$work/quick_start" --quiet --force
 python - "$work" "$out" "{$(IFS=,; echo "${status[*]}")}" <<'PY'
 import json, pathlib, sys, xml.etree.ElementTree as ET

@@ -201,8 +201,11 @@ def test_trainer_steps_train(problem, single_thread, keep_rng_state, monkeypatch
     initial)."""
     pinn = load_bench().bench_pinn
     monkeypatch.setattr(pinn, "DEEPXDE_POINTS", TINY_POINTS)
+    monkeypatch.setattr(torch, "compile", lambda function: function)  # tests/test_compiled.py compiles for real
     assert pinn.kanpde_points(problem)["interior"] == sum(TINY_POINTS[problem].values())
     check_steps_train(problem, [c for c in pinn.STEP_CONTENDERS if c.startswith("kanpde")])
+    field, step = pinn.step_case("kanpde-mlp-compiled-trainer", problem, torch.float64, torch.device("cpu"))
+    assert field.compile and step.setup_seconds > 0  # the first (compiling) step is timed on its own
 
 
 @pytest.mark.slow

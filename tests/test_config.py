@@ -35,7 +35,7 @@ DEFAULTS = {
               "grid_monitor": "quantile"},
     "points": {"interior": 2000, "boundary": 400, "initial": 400, "sampler": "sobol", "resample_every": 0,
                "seed": None, "adaptive": None},
-    "train": {"seed": 0, "dtype": "float64", "device": "auto", "derivatives": "jet",
+    "train": {"seed": 0, "dtype": "float64", "device": "auto", "derivatives": "jet", "compile": False,
               "stages": [{"optimizer": "adam", "steps": 1000, "lr": 1e-3, "decay": "none", "decay_rate": 0.1,
                           "decay_every": 1000, "history_size": 50,
                           "causal_epsilon": None, "points": None, "loss_weights": {}}],
