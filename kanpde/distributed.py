@@ -92,6 +92,8 @@ def process_group(device: torch.device) -> Iterator[World]:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
         yield world
+        if created:  # all ranks done before any closes its connections (rank 0 writes the results last)
+            dist.barrier()
     finally:
         if created:
             dist.destroy_process_group()
