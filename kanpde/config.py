@@ -23,8 +23,9 @@ import yaml
 
 __all__ = [
     "BUILTIN_DIR", "ConfigError", "ProblemConfig", "ModelConfig", "AdaptiveConfig", "PointsConfig",
-    "StagePointsConfig", "StageConfig", "LossBalancingConfig", "TrainConfig", "EvaluateConfig", "OutputConfig",
-    "DataConfig", "Config", "load_config", "config_from_dict", "config_to_dict", "dump_config", "apply_overrides",
+    "StagePointsConfig", "StageConfig", "LossBalancingConfig", "ResidualModesConfig", "TrainConfig", "EvaluateConfig",
+    "OutputConfig", "DataConfig", "Config", "load_config", "config_from_dict", "config_to_dict", "dump_config",
+    "apply_overrides",
 ]
 
 BUILTIN_DIR = Path(__file__).parent / "problems"  # built-in configs; read at call time (tests monkeypatch it)
@@ -377,6 +378,32 @@ class LossBalancingConfig:
     alpha: float = _f(number("a number in (0, 1]", lambda x: 0 < x <= 1), 0.9)
 
 
+def _per_axis(lo: int, what: str) -> Check:
+    """One integer >= ``lo`` for every coordinate, or a list of them (one per coordinate, up to 10)."""
+    one = integer(lo, 10**4)
+    full = f"{what}, or a list of them (one per coordinate)"
+
+    def fn(v: Any, path: str) -> int | tuple[int, ...]:
+        if isinstance(v, (list, tuple)):
+            return list_of(one, full, 1, 10)(v, path)
+        try:
+            return one(v, path)
+        except ConfigError:
+            _fail(path, full, v)
+
+    return Check(full, fn)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResidualModesConfig:
+    """The loss term "residual_modes" (kanpde.modes): the PDE residual on a fixed midpoint grid of ``grid`` points
+    per axis of the box, projected onto the sine modes k_i = 1..``modes``_i of each coordinate; the term is the
+    mean square of those coefficients. Its weight is set like any term's (``loss_weights``, default 1)."""
+
+    modes: int | tuple[int, ...] = _f(_per_axis(1, "a positive integer <= 10000"))
+    grid: int | tuple[int, ...] = _f(_per_axis(2, "an integer in [2, 10000]"), 200)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Optimisation: stages, grid extension/update schedule, loss weights, recovery from divergence."""
@@ -396,6 +423,7 @@ class TrainConfig:
     loss_weights: dict[str, float] = _f(mapping_of(string(), number("a non-negative finite number", lambda x: x >= 0),
                                                    "a mapping of loss-term names to weights"), {})
     loss_balancing: LossBalancingConfig | None = _f(nullable(section(LossBalancingConfig)), None)
+    residual_modes: ResidualModesConfig | None = _f(nullable(section(ResidualModesConfig)), None)
     max_recoveries: int = _f(integer(0, 1000), 3)
     causal_epsilon: float | str = _f(_causal_epsilon("a non-negative finite number or 'auto'"), 0.0)
     causal_min_weight: float = _f(number("a number in (0, 1)", lambda x: 0 < x < 1), 0.05)

@@ -11,6 +11,8 @@ from kanpde.conditions import Condition
 from kanpde.data import Observations
 from kanpde.field import Field, field_jet
 from kanpde.geometry import Points
+from kanpde.modes import TERM as MODES_TERM
+from kanpde.modes import SineModes
 from kanpde.problem import RESERVED
 
 
@@ -110,14 +112,16 @@ def causal_mean(squared: torch.Tensor, t: torch.Tensor, t0: float, t1: float, ep
 def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, causal_chunks: int = 16,
                across_ranks: SumOverRanks | None = None, time_end: float | None = None,
                frozen: dict | None = None, causal_min_weight: float = 0.05,
-               observations: Sequence[Observations] | None = None) -> dict[str, torch.Tensor]:
+               observations: Sequence[Observations] | None = None,
+               modes: SineModes | None = None) -> dict[str, torch.Tensor]:
     """Every loss term by name: "residual", each soft condition's and each set of observations' (mean
-    squared misfit; ``observations`` this rank's share, default the problem's data). With ``causal_epsilon`` > 0 or
-    "auto" (space-time problems) the residual term is the causally weighted mean, its chunks spanning
-    [t0, ``time_end``] (default t1: the points' time window), its weights kept in ``frozen`` if given
-    (see :func:`causal_mean`). With ``across_ranks``
-    (data-parallel training on a shard of the points) each term is this rank's share: the shares
-    of all ranks add up to the term on all ranks' points."""
+    squared misfit; ``observations`` this rank's share, default the problem's data), and with ``modes``
+    "residual_modes", the mean square of the residual's sine coefficients on their grid (kanpde.modes).
+    With ``causal_epsilon`` > 0 or "auto" (space-time problems) the residual term is the causally weighted
+    mean, its chunks spanning [t0, ``time_end``] (default t1: the points' time window), its weights kept in
+    ``frozen`` if given (see :func:`causal_mean`). With ``across_ranks`` (data-parallel training on a shard
+    of the points) each term is this rank's share: the shares of all ranks add up to the term on all ranks'
+    points."""
     problem = field.problem
     causal = (causal_epsilon == "auto" or causal_epsilon > 0) and problem.box.has_time
     named = residuals(field, points.interior)
@@ -139,6 +143,8 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
     for data in problem.data if observations is None else observations:
         index = problem.fields.index(data.field)
         terms[data.name] = _mse(data.misfit(field(data.x)[:, index]), across_ranks)
+    if modes is not None:
+        terms[MODES_TERM] = modes.mean_square(residual(field, modes.points), across_ranks)
     return terms
 
 

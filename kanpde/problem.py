@@ -54,7 +54,7 @@ def did_you_mean(name: str, options: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; choices: {', '.join(options) or 'none'}"
 
 
-RESERVED = ("step", "loss", "stage", "lr", "rel_l2", "seconds")
+RESERVED = ("step", "loss", "stage", "lr", "rel_l2", "seconds", "residual_modes")  # residual_modes: kanpde.modes
 
 
 

@@ -27,8 +27,10 @@ from kanpde.balancing import GradientNormBalancing
 from kanpde.config import StageConfig, TrainConfig
 from kanpde.distributed import World
 from kanpde.field import Field
-from kanpde.geometry import Points, Sampler
+from kanpde.geometry import Box, Points, Sampler
 from kanpde.loss import loss_terms, term_names
+from kanpde.modes import TERM as MODES_TERM
+from kanpde.modes import SineModes
 from kanpde.nets.kan import KAN
 from kanpde.nets.sparse import sparsity_penalty
 from kanpde.problem import did_you_mean
@@ -119,6 +121,7 @@ class Trainer:
         self.progress = progress
         self.weights = self._loss_weights()
         self.balancing = self._balancing()
+        self.modes = self._residual_modes()
         parameter = next(iter(field_.parameters()), field_._lo)
         self.observations = [data.to(parameter.dtype, field_._lo.device).part(world.rank, world.size)
                              for data in field_.problem.data]  # this rank's share, like the points
@@ -151,7 +154,7 @@ class Trainer:
     def _loss_weights(self) -> dict[str, float]:
         """Each loss term's weight: ``train.loss_weights``, else the condition's own ``weight``, else 1."""
         problem = self.field.problem
-        terms = term_names(self.field)
+        terms = term_names(self.field) + ([MODES_TERM] if self.config.residual_modes is not None else [])
         stages = self.config.stages
         named = [("train.loss_weights", self.config.loss_weights),
                  *((f"train.stages[{i}].loss_weights", stage.loss_weights) for i, stage in enumerate(stages))]
@@ -171,6 +174,36 @@ class Trainer:
         if not stage.loss_weights:
             return self.weights
         return {name: float(stage.loss_weights.get(name, weight)) for name, weight in self.weights.items()}
+
+    def _residual_modes(self) -> SineModes | None:
+        """The sine-mode projection of ``train.residual_modes`` (kanpde.modes) on this rank's share of its grid."""
+        settings, problem = self.config.residual_modes, self.field.problem
+        if settings is None:
+            return None
+        key = "train.residual_modes"
+        if [name for name in self.weights if name not in problem.loss_terms(())] != ["residual", MODES_TERM]:
+            raise ValueError(f"{key}: {problem.name} is a system of named residuals; the term supports one "
+                             "residual only")
+        if not isinstance(problem.domain, Box):
+            raise ValueError(f"{key}: needs a box domain (its grid and sines span the box); {problem.name}'s "
+                             f"domain is a {type(problem.domain).__name__}")
+        if self.config.time_windows > 1:
+            raise ValueError(f"{key}: cannot be combined with train.time_windows (its grid spans the whole time "
+                             "interval)")
+        if self.balancing is not None:
+            raise ValueError(f"{key}: cannot be combined with train.loss_balancing (set its weight in loss_weights)")
+        parameter = next(iter(self.field.parameters()), self.field._lo)
+        return SineModes(problem.box.lo, problem.box.hi, settings.modes, settings.grid, dtype=parameter.dtype,
+                         device=self.field._lo.device, part=(self.world.rank, self.world.size), key=key)
+
+    def terms_until(self, step: int) -> list[str]:
+        """The loss terms computed in the steps before ``step``: every term, except "residual_modes" while its
+        weight is 0 (it is then not computed and changes nothing; a resume compares these)."""
+        start, used = 0, False
+        for stage in self.config.stages:
+            used = used or (start < step and self.weights_of(stage).get(MODES_TERM, 0.0) > 0)
+            start += stage.steps
+        return [name for name in self.weights if name != MODES_TERM or used]
 
     def _balancing(self) -> GradientNormBalancing | None:
         settings = self.config.loss_balancing
@@ -356,12 +389,13 @@ class Trainer:
         line search)."""
         across_ranks = distributed.sum_over_ranks if self.world.parallel else None
         frozen = {}
+        modes = self.modes if weights.get(MODES_TERM, 0.0) > 0 else None  # at weight 0: not computed
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
             terms = loss_terms(self.field, points, causal_epsilon, self.config.causal_chunks,
                                across_ranks, time_end, frozen, self.config.causal_min_weight,
-                               self.observations)
+                               self.observations, modes)
             loss = sum(weights[name] * value for name, value in terms.items())
             if self.sparsity is not None and self.kan is not None:
                 weight, entropy = self.sparsity
@@ -492,11 +526,11 @@ class Trainer:
                 "lr_scale": self.lr_scale, "weights": dict(self.weights),
                 "train_seconds": self.train_seconds, "history": self.history.rows,
                 "events": self.history.events, "grid": self.kan.grid if self.kan else None,
-                "fields": list(self.field.problem.fields), "loss_terms": list(self.weights),
+                "fields": list(self.field.problem.fields), "loss_terms": self.terms_until(self.step),
                 "adaptive": self.adaptive.state_dict() if self.adaptive is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
-        for key, now in (("fields", list(self.field.problem.fields)), ("loss_terms", list(self.weights))):
+        for key, now in (("fields", list(self.field.problem.fields)), ("loss_terms", self.terms_until(state["step"]))):
             if key in state and list(state[key]) != now:
                 raise ValueError(f"--resume: the checkpoint's {key.replace('_', ' ')} {state[key]} differ from "
                                  f"the problem's {now}")
@@ -505,7 +539,8 @@ class Trainer:
         self.lr_scale, self.train_seconds = state["lr_scale"], state["train_seconds"]
         self.history = History(list(state["history"]), list(state["events"]))
         self._shown_rel_l2 = None
-        self.weights = dict(state.get("weights", self.weights))
+        saved = state.get("weights", {})  # a term not yet computed (residual_modes at weight 0) keeps its own
+        self.weights = {name: float(saved.get(name, weight)) for name, weight in self.weights.items()}
         if self.adaptive is not None and state.get("adaptive") is not None:
             self.adaptive.load_state_dict(state["adaptive"])
         index, stage, _ = self._stage_at(self.step)
