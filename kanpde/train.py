@@ -530,7 +530,8 @@ class Trainer:
                 "adaptive": self.adaptive.state_dict() if self.adaptive is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
-        for key, now in (("fields", list(self.field.problem.fields)), ("loss_terms", self.terms_until(state["step"]))):
+        computed = self.terms_until(state["step"])
+        for key, now in (("fields", list(self.field.problem.fields)), ("loss_terms", computed)):
             if key in state and list(state[key]) != now:
                 raise ValueError(f"--resume: the checkpoint's {key.replace('_', ' ')} {state[key]} differ from "
                                  f"the problem's {now}")
@@ -539,8 +540,8 @@ class Trainer:
         self.lr_scale, self.train_seconds = state["lr_scale"], state["train_seconds"]
         self.history = History(list(state["history"]), list(state["events"]))
         self._shown_rel_l2 = None
-        saved = state.get("weights", {})  # a term not yet computed (residual_modes at weight 0) keeps its own
-        self.weights = {name: float(saved.get(name, weight)) for name, weight in self.weights.items()}
+        saved = {name: w for name, w in state.get("weights", {}).items() if name in computed}  # a term not yet
+        self.weights = {name: float(saved.get(name, w)) for name, w in self.weights.items()}  # computed: the config's
         if self.adaptive is not None and state.get("adaptive") is not None:
             self.adaptive.load_state_dict(state["adaptive"])
         index, stage, _ = self._stage_at(self.step)
