@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from kanpde.autodiff import autograd_jet
@@ -275,6 +276,27 @@ class Problem:
         """A reference solution on a tensor grid, if no exact one: (axes, values) with values of shape
         [len(axis) for axis in axes] (+ [outputs] for a system)."""
         return None
+
+    def reference_at(self, points: np.ndarray) -> np.ndarray:
+        """The true solution at scattered ``points`` [N, D] (numpy; [N], or [N, outputs] for a system): the
+        exact one, else the reference grid interpolated linearly. Interpolation errs where the solution has
+        a feature finer than the grid (Burgers' shock: up to 1e-2), so a problem that can evaluate its
+        reference at any point overrides this (measurements for inverse problems are drawn from it)."""
+        with self.true_values():
+            exact = self.exact(torch.as_tensor(points))
+            if exact is not None:
+                return exact.detach().cpu().numpy().reshape(len(points), -1).squeeze(-1)
+            grid = self.reference()
+        if grid is None:
+            raise ValueError(f"{type(self).__name__}: has neither an exact nor a reference solution")
+        axes, values = grid
+        if isinstance(axes[0], np.ndarray) and axes[0].ndim == 2:
+            raise ValueError(f"{type(self).__name__}: its reference is at scattered points; "
+                             "override reference_at to evaluate it elsewhere")
+        from scipy.interpolate import RegularGridInterpolator
+
+        interpolate = RegularGridInterpolator(tuple(np.asarray(a) for a in axes), np.asarray(values))
+        return interpolate(np.asarray(points))
 
     @property
     def has_solution(self) -> bool:

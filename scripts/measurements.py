@@ -5,9 +5,10 @@ field), for the inverse examples (README, docs/inverse.md):
     python scripts/measurements.py heat1d obs.csv --count 200 --noise 0.01 --seed 0
     python scripts/measurements.py burgers obs.csv --count 2000 --noise 0.01 --relative --seed 0
 
-Points are uniform in the problem's box; values come from its exact solution, or else from its
-reference grid by linear interpolation. ``--noise`` is the standard deviation of the Gaussian noise
-added (with ``--relative``, a fraction of the values' standard deviation; 0: exact values).
+Points are uniform in the problem's box; values come from ``Problem.reference_at``: the exact solution,
+a reference evaluated at the points (Burgers: Cole–Hopf), or else the reference grid interpolated.
+``--noise`` is the standard deviation of the Gaussian noise added (with ``--relative``, a fraction of
+the values' standard deviation; 0: exact values).
 """
 
 from __future__ import annotations
@@ -15,20 +16,8 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
-from scipy.interpolate import RegularGridInterpolator
 
 from kanpde.solver import problem_class
-
-
-def solution_at(problem, points: np.ndarray) -> np.ndarray:
-    """The true solution of a single-field problem at ``points`` [N, D]: exact, or the reference interpolated."""
-    with problem.true_values():
-        exact = problem.exact(torch.as_tensor(points))
-        if exact is not None:
-            return exact.detach().numpy().reshape(len(points))
-        axes, values = problem.reference()
-    return RegularGridInterpolator(tuple(np.asarray(a) for a in axes), np.asarray(values))(points)
 
 
 def main() -> None:
@@ -46,7 +35,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     lo, hi = np.asarray(problem.box.lo), np.asarray(problem.box.hi)
     points = lo + (hi - lo) * rng.uniform(size=(args.count, len(lo)))
-    values = solution_at(problem, points)
+    values = problem.reference_at(points)
     sigma = args.noise * (values.std() if args.relative else 1.0)
     values = values + sigma * rng.standard_normal(args.count)
     header = ",".join([*problem.coords, problem.fields[0]])

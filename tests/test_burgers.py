@@ -15,6 +15,7 @@ from scipy.sparse import diags_array
 from kanpde import Field, autograd_jet
 from kanpde.config import load_config
 from kanpde.nets import KAN
+from kanpde.problem import Problem
 from kanpde.problems.burgers import Burgers
 from kanpde.reference.burgers import BURGERS_NU, burgers_cole_hopf, cole_hopf
 from kanpde.solver import build_field, build_problem
@@ -152,3 +153,37 @@ def test_burgers_config_loads_and_builds():
     assert field.net.width[0] == 2 and problem.nu == pytest.approx(0.01 / math.pi)
     with pytest.raises(ValueError, match="problem.params.nu"):
         Burgers(nu=0.0)
+
+
+def test_reference_at_scattered_points_is_cole_hopf_not_the_interpolated_grid():
+    """Measurements for the inverse problem come from ``reference_at``: at scattered (x, t) it equals the
+    Cole–Hopf solution evaluated one time at a time (to round-off), while linear interpolation of the
+    reference grid is off by more than 1e-3 near the shock (the bias that moved the identified ν)."""
+    rng = np.random.default_rng(0)
+    points = np.column_stack([rng.uniform(-0.02, 0.02, 200), rng.uniform(0.4, 1.0, 200)])
+    values = Burgers().reference_at(points)
+    one_by_one = np.array([cole_hopf(np.array([x]), t)[0] for x, t in points])
+    assert np.abs(values - one_by_one).max() <= 1e-13
+    interpolated = Problem.reference_at(Burgers(), points)  # the generic grid interpolation
+    assert np.abs(interpolated - values).max() > 1e-3
+    assert_close(torch.from_numpy(Burgers().reference_at(np.array([[0.3, 0.0]]))),
+                 torch.tensor([-math.sin(0.3 * math.pi)], dtype=torch.float64), 1e-15)
+
+
+def test_reference_at_uses_the_exact_solution_when_there_is_one():
+    """A problem with ``exact`` gives it at the points; one with neither exact nor reference says so."""
+    from kanpde.problems.heat1d import Heat1D
+
+    problem = Heat1D()
+    points = np.array([[0.25, 0.1], [0.5, 0.3]])
+    expected = problem.exact(torch.as_tensor(points)).numpy().reshape(-1)
+    assert np.array_equal(problem.reference_at(points), expected)
+
+    class Bare(Problem):
+        box = Burgers.box
+
+        def residual(self, u, x):
+            return u.d("t")
+
+    with pytest.raises(ValueError, match="neither an exact nor a reference"):
+        Bare().reference_at(points)

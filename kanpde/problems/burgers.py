@@ -17,7 +17,7 @@ import torch
 from kanpde.geometry import Box
 from kanpde.jet import Jet
 from kanpde.problem import Condition, Dirichlet, Initial, Problem
-from kanpde.reference.burgers import BURGERS_NU
+from kanpde.reference.burgers import BURGERS_NU, cole_hopf
 
 PI = math.pi
 
@@ -74,6 +74,12 @@ class Burgers(Problem):
             return list(outputs)
         s, t = coords
         return [-sympy.sin(sympy.pi * s) + t * (1 - s**2) * n for n in outputs]
+
+    def reference_at(self, points: np.ndarray) -> np.ndarray:
+        """The exact (Cole–Hopf) solution at scattered points [N, 2] (x, t), not interpolated across the shock."""
+        points = np.asarray(points, dtype=float)
+        with self.true_values():
+            return cole_hopf(points[:, 0], points[:, 1], nu=self.nu)
 
     def reference(self) -> tuple[list[np.ndarray], np.ndarray]:
         """The cached exact solution (axes [x, t], values u[i, j] = u(x_i, t_j))."""

@@ -35,21 +35,21 @@ BURGERS_NU = 0.01 / math.pi
 """The benchmark's viscosity."""
 
 
-def cole_hopf(x: ArrayLike, t: float, nu: float = BURGERS_NU, nodes: int = 128) -> np.ndarray:
-    """u(x, t) of Burgers' equation from ``u(x, 0) = -sin(pi x)`` at the points ``x`` and one time ``t`` >= 0,
-    by ``nodes``-point Gauss–Hermite quadrature of the Cole–Hopf integrals (module docstring)."""
-    x = np.asarray(x, dtype=float)
-    if t < 0:
-        raise ValueError(f"t must be non-negative, got {t}")
-    if t == 0:
-        return -np.sin(np.pi * x)
+def cole_hopf(x: ArrayLike, t: ArrayLike, nu: float = BURGERS_NU, nodes: int = 128) -> np.ndarray:
+    """u(x, t) of Burgers' equation from ``u(x, 0) = -sin(pi x)`` at the points ``x`` and times ``t`` >= 0 (a
+    scalar, or an array broadcasting with ``x``: scattered points (x_i, t_i)), by ``nodes``-point Gauss–Hermite
+    quadrature of the Cole–Hopf integrals (module docstring)."""
+    x, t = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(t, dtype=float))
+    if np.any(t < 0):
+        raise ValueError(f"t must be non-negative, got {t.min()}")
     z, w = roots_hermite(int(nodes))
     keep = w > 0  # the outermost weights underflow for large ``nodes``: they contribute nothing
     z, log_w = z[keep], np.log(w[keep])
-    y = x[..., None] - math.sqrt(4.0 * nu * t) * z
+    y = x[..., None] - np.sqrt(4.0 * nu * t)[..., None] * z
     exponent = log_w - np.cos(np.pi * y) / (2.0 * np.pi * nu)
     weight = np.exp(exponent - exponent.max(axis=-1, keepdims=True))  # log-sum-exp scaling
-    return -(weight * np.sin(np.pi * y)).sum(axis=-1) / weight.sum(axis=-1)
+    u = -(weight * np.sin(np.pi * y)).sum(axis=-1) / weight.sum(axis=-1)
+    return np.where(t == 0, -np.sin(np.pi * x), u)
 
 
 def _refine(params: dict[str, Any], refine: str) -> tuple[dict[str, Any], str]:
