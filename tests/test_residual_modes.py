@@ -9,10 +9,16 @@ from __future__ import annotations
 import copy
 import csv
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+import kanpde
 import kanpde.modes
 from kanpde import Field, Sampler, Trainer
 from kanpde.config import ConfigError, config_from_dict
@@ -213,3 +219,26 @@ def test_settings_the_problem_cannot_take_are_refused_before_training(tmp_path, 
 
 def test_the_term_name_is_reserved():
     assert kanpde.modes.TERM in kanpde.problem.RESERVED
+
+
+def test_two_ranks_split_the_grid_and_match_one_process(tmp_path):
+    """Under torchrun each rank projects its part of the grid (204 points: 102 each); losses, the term and the
+    parameters after Adam and L-BFGS steps with the term on equal a single-process run's to round-off."""
+    config = with_modes([{**STAGES[0], "loss_weights": {"residual_modes": 5}},
+                         {"optimizer": "lbfgs", "steps": 4, "loss_weights": {"residual_modes": 10}}])
+    config["train"]["residual_modes"] = {"modes": [3, 4], "grid": [12, 17]}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    solve(config, out=tmp_path / "single", quiet=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "kanpde",
+               "solve", "tiny.yaml", "--out", "two", "--quiet"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(kanpde.__file__).parents[1])}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=300)
+    assert result.returncode == 0, result.stderr
+    single, two = (torch.load(tmp_path / run / "checkpoint.pt", weights_only=False)["trainer"]
+                   for run in ("single", "two"))
+    assert [row["step"] for row in two["history"]] == list(range(1, 8))
+    for a, b in zip(single["history"], two["history"]):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-9, abs=0)
+        assert b["residual_modes"] == pytest.approx(a["residual_modes"], rel=1e-9, abs=0)
+    for name, value in single["field"].items():
+        assert torch.allclose(two["field"][name], value, rtol=0, atol=1e-9)
