@@ -121,8 +121,8 @@ class Trainer:
         self.progress = progress
         self.weights = self._loss_weights()
         self.balancing = self._balancing()
-        self.modes = self._residual_modes()
         parameter = next(iter(field_.parameters()), field_._lo)
+        self.modes = self._residual_modes(parameter.dtype)
         self.observations = [data.to(parameter.dtype, field_._lo.device).part(world.rank, world.size)
                              for data in field_.problem.data]  # this rank's share, like the points
         self._check_time_windows()
@@ -175,7 +175,7 @@ class Trainer:
             return self.weights
         return {name: float(stage.loss_weights.get(name, weight)) for name, weight in self.weights.items()}
 
-    def _residual_modes(self) -> SineModes | None:
+    def _residual_modes(self, dtype: torch.dtype) -> SineModes | None:
         """The sine-mode projection of ``train.residual_modes`` (kanpde.modes) on this rank's share of its grid."""
         settings, problem = self.config.residual_modes, self.field.problem
         if settings is None:
@@ -192,8 +192,7 @@ class Trainer:
                              "interval)")
         if self.balancing is not None:
             raise ValueError(f"{key}: cannot be combined with train.loss_balancing (set its weight in loss_weights)")
-        parameter = next(iter(self.field.parameters()), self.field._lo)
-        return SineModes(problem.box.lo, problem.box.hi, settings.modes, settings.grid, dtype=parameter.dtype,
+        return SineModes(problem.box.lo, problem.box.hi, settings.modes, settings.grid, dtype=dtype,
                          device=self.field._lo.device, part=(self.world.rank, self.world.size), key=key)
 
     def terms_until(self, step: int) -> list[str]:
