@@ -405,6 +405,15 @@ class ResidualModesConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PropagatedResidualConfig:
+    """The loss term "propagated_residual" (kanpde.propagation): the PDE residual on a fixed midpoint grid of
+    ``grid`` points per axis of a space-time box, integrated along t with the problem's growth rate to the error
+    it causes; the term is that error's mean square. Its weight is set like any term's (``loss_weights``)."""
+
+    grid: int | tuple[int, ...] = _f(_per_axis(2, "an integer in [2, 10000]"), 200)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Optimisation: stages, grid extension/update schedule, loss weights, recovery from divergence."""
 
@@ -424,6 +433,7 @@ class TrainConfig:
                                                    "a mapping of loss-term names to weights"), {})
     loss_balancing: LossBalancingConfig | None = _f(nullable(section(LossBalancingConfig)), None)
     residual_modes: ResidualModesConfig | None = _f(nullable(section(ResidualModesConfig)), None)
+    propagated_residual: PropagatedResidualConfig | None = _f(nullable(section(PropagatedResidualConfig)), None)
     max_recoveries: int = _f(integer(0, 1000), 3)
     causal_epsilon: float | str = _f(_causal_epsilon("a non-negative finite number or 'auto'"), 0.0)
     causal_min_weight: float = _f(number("a number in (0, 1)", lambda x: 0 < x < 1), 0.05)

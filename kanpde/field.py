@@ -71,6 +71,7 @@ class Field(nn.Module):
         self.register_buffer("_scale", torch.tensor(box.scale, dtype=torch.float64))
         self.periodic_axes = [box.names.index(name) for name in problem.periodic]
         self.odd_axes = [box.names.index(name) for name in problem.odd]
+        self.even_axes = [box.names.index(name) for name in problem.even]
         # the problem's unknown parameters train with the network (a new Field starts them afresh)
         for name, unknown in problem.unknowns.items():
             problem.unknowns[name] = unknown.fresh()
@@ -101,15 +102,17 @@ class Field(nn.Module):
 
     def _network(self, xi: torch.Tensor, seed, forward) -> Jet:
         """N at the mapped points ``xi`` [N, D], from ``seed(ξ, scale)`` (the jet of the inputs) and ``forward``
-        (the network on the jet of its inputs); for a problem odd in some coordinates, (N(ξ) − N(Rξ))/2 with R
-        the reflection of those coordinates about the box's centre (seeded as −ξ_a with scale −s_a: exact
-        derivatives at any order)."""
+        (the network on the jet of its inputs); for a problem odd (even) in some coordinates, (N(ξ) ∓ N(Rξ))/2
+        with R the reflection of those coordinates about the box's centre (seeded as −ξ_a with scale −s_a:
+        exact derivatives at any order)."""
         u = forward(self._inputs(seed(xi, self._scale)))
-        if not self.odd_axes:
+        reflected = self.odd_axes or self.even_axes
+        if not reflected:
             return u
         sign = torch.ones_like(self._scale)
-        sign[self.odd_axes] = -1
-        return (u - forward(self._inputs(seed(xi * sign, self._scale * sign)))) * 0.5
+        sign[reflected] = -1
+        mirror = forward(self._inputs(seed(xi * sign, self._scale * sign)))
+        return (u - mirror if self.odd_axes else u + mirror) * 0.5
 
     def jet(self, x: torch.Tensor, mode: str) -> Jet:
         """The field's jet at physical points ``x`` [N, D], channels [outputs], with coordinate names."""

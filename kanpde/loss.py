@@ -1,9 +1,10 @@
 """Loss terms: the mean squared PDE residual (or each named residual of a system), one mean
-squared error per soft condition and one mean squared misfit per set of observations."""
+squared error per soft condition, one mean squared misfit per set of observations, and the residual's
+grid terms (kanpde.modes, kanpde.propagation)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -11,9 +12,12 @@ from kanpde.conditions import Condition
 from kanpde.data import Observations
 from kanpde.field import Field, field_jet
 from kanpde.geometry import Points
-from kanpde.modes import TERM as MODES_TERM
 from kanpde.modes import SineModes
 from kanpde.problem import RESERVED
+from kanpde.propagation import PropagatedResidual
+
+GridTerm = SineModes | PropagatedResidual
+"""A loss term computed from the residual on its own fixed grid (``GridTerm.points``)."""
 
 
 def _rows(r, x: torch.Tensor, what: str) -> torch.Tensor:
@@ -113,10 +117,10 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
                across_ranks: SumOverRanks | None = None, time_end: float | None = None,
                frozen: dict | None = None, causal_min_weight: float = 0.05,
                observations: Sequence[Observations] | None = None,
-               modes: SineModes | None = None) -> dict[str, torch.Tensor]:
+               grid_terms: Mapping[str, GridTerm] | None = None) -> dict[str, torch.Tensor]:
     """Every loss term by name: "residual", each soft condition's and each set of observations' (mean
-    squared misfit; ``observations`` this rank's share, default the problem's data), and with ``modes``
-    "residual_modes", the mean square of the residual's sine coefficients on their grid (kanpde.modes).
+    squared misfit; ``observations`` this rank's share, default the problem's data), and each of
+    ``grid_terms`` (:func:`grid_term`).
     With ``causal_epsilon`` > 0 or "auto" (space-time problems) the residual term is the causally weighted
     mean, its chunks spanning [t0, ``time_end``] (default t1: the points' time window), its weights kept in
     ``frozen`` if given (see :func:`causal_mean`). With ``across_ranks`` (data-parallel training on a shard
@@ -143,9 +147,22 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
     for data in problem.data if observations is None else observations:
         index = problem.fields.index(data.field)
         terms[data.name] = _mse(data.misfit(field(data.x)[:, index]), across_ranks)
-    if modes is not None:
-        terms[MODES_TERM] = modes.mean_square(residual(field, modes.points), across_ranks)
+    for name, term in (grid_terms or {}).items():
+        terms[name] = grid_term(field, term, across_ranks)
     return terms
+
+
+def grid_term(field: Field, term: GridTerm, across_ranks: SumOverRanks | None = None) -> torch.Tensor:
+    """A grid term of the (single) residual at its grid points: "residual_modes", the mean square of the
+    residual's sine coefficients (kanpde.modes), or "propagated_residual", the mean square of the error the
+    residual causes when integrated in time with the problem's growth rate (kanpde.propagation)."""
+    if isinstance(term, SineModes):
+        return term.mean_square(residual(field, term.points), across_ranks)
+    problem, x = field.problem, term.points
+    u = field_jet(field.jet(x, problem.derivatives), problem)
+    r = _rows(problem.residual(u, x), x, f"{type(problem).__name__}.residual")
+    rate = _rows(problem.growth_rate(u, x), x, f"{type(problem).__name__}.growth_rate")
+    return term.mean_square(r, rate)
 
 
 def condition_error(field: Field, condition: Condition, points: Points) -> torch.Tensor:

@@ -33,7 +33,8 @@ TERM = "residual_modes"
 """The loss term's name (reserved: no condition, residual or data set may take it)."""
 
 
-def _per_axis(value: int | Sequence[int], dimension: int, key: str) -> tuple[int, ...]:
+def per_axis(value: int | Sequence[int], dimension: int, key: str) -> tuple[int, ...]:
+    """One setting per coordinate: ``value`` repeated, or checked to have ``dimension`` entries (error: ``key``)."""
     if isinstance(value, int):
         return (value,) * dimension
     if len(value) != dimension:
@@ -51,8 +52,8 @@ class SineModes:
                  grid: int | Sequence[int], *, dtype: torch.dtype = torch.float64, device=None,
                  part: tuple[int, int] = (0, 1), key: str = "train.residual_modes"):
         dimension = len(lo)
-        self.modes = _per_axis(modes, dimension, f"{key}.modes")
-        self.grid = _per_axis(grid, dimension, f"{key}.grid")
+        self.modes = per_axis(modes, dimension, f"{key}.modes")
+        self.grid = per_axis(grid, dimension, f"{key}.grid")
         for axis, (m, n) in enumerate(zip(self.modes, self.grid)):
             if not m < n:
                 raise ValueError(f"{key}: axis {axis} has {m} modes on {n} grid points; the grid needs more points "

@@ -55,7 +55,8 @@ def did_you_mean(name: str, options: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; choices: {', '.join(options) or 'none'}"
 
 
-RESERVED = ("step", "loss", "stage", "lr", "rel_l2", "seconds", "residual_modes")  # residual_modes: kanpde.modes
+RESERVED = ("step", "loss", "stage", "lr", "rel_l2", "seconds",
+            "residual_modes", "propagated_residual")  # the grid terms of kanpde.modes and kanpde.propagation
 
 
 
@@ -90,6 +91,7 @@ class Problem:
                        sees (cos πξ, sin πξ) for them, so its input size is ``input_features``;
       ``odd``          coordinates in which the network part is built exactly odd about the box's
                        centre, (N(ξ) − N(Rξ))/2 (R negates them); the output transform must keep u odd;
+      ``even``         the same, exactly even: (N(ξ) + N(Rξ))/2 (a coordinate is odd or even, not both);
       ``hard_scale``   a constant multiplying the hard-condition factor D·τ^m (default 1), so that
                        the network's output N = (u − G)/(s·D·τ^m) is of the size of u (a box's
                        D = x(1 − x) peaks at 1/4: ``hard_scale = 4`` makes the peak 1).
@@ -107,6 +109,7 @@ class Problem:
     problem_name: ClassVar[str] = "problem"  # defaults to the lower-cased class name
     periodic: ClassVar[tuple[str, ...]] = ()  # coordinates the field is exactly periodic in
     odd: ClassVar[tuple[str, ...]] = ()  # coordinates the network part is exactly odd in
+    even: ClassVar[tuple[str, ...]] = ()  # coordinates the network part is exactly even in
     observations: ClassVar[Sequence[Observations]] = ()
     hard_scale: ClassVar[float] = 1.0  # multiplies the hard-condition factor D·τ^m
 
@@ -268,6 +271,12 @@ class Problem:
         or a dict of named residuals {"momentum_x": [N], ...}, each its own loss term."""
         raise NotImplementedError
 
+    def growth_rate(self, u: Jet, x: torch.Tensor) -> torch.Tensor:
+        """λ = ∂F/∂u of an evolution equation u_t = F[u] at ``x`` [N, D] for the field's jet ``u``: the rate at
+        which a small error grows there (> 0) or decays (< 0), read by the "propagated_residual" loss term
+        (kanpde.propagation). Default 0: the term is then the residual integrated over time."""
+        return torch.zeros_like(x[:, 0])
+
     def exact(self, x: torch.Tensor) -> torch.Tensor | None:
         """The exact solution at ``x`` [N, D], if known (torch, so that it can be differentiated)."""
         return None
@@ -320,11 +329,14 @@ class Problem:
                 raise ValueError(f"{where}: weight must be a finite number ≥ 0, got {condition.weight}")
             self._check_field(condition, where)
             self._check_where(condition, where)
-        for key in ("periodic", "odd"):
+        for key in ("periodic", "odd", "even"):
             for axis in getattr(self, key):
                 if axis not in self.box.names:
                     raise ValueError(f"{type(self).__name__}.{key}: unknown coordinate {axis!r}"
                                      f"{did_you_mean(axis, self.box.names)}")
+        if self.odd and self.even:
+            raise ValueError(f"{type(self).__name__}: odd {self.odd} and even {self.even} cannot be combined "
+                             "(one reflection per field)")
         self._check_hard()
 
     def _check_field(self, condition: Condition, where: str) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from tqdm.auto import tqdm
 
-from kanpde import distributed
+from kanpde import distributed, modes, propagation
 from kanpde.adaptive import ResidualAdaptive
 from kanpde.balancing import GradientNormBalancing
 from kanpde.config import StageConfig, TrainConfig
@@ -29,8 +29,6 @@ from kanpde.distributed import World
 from kanpde.field import Field
 from kanpde.geometry import Box, Points, Sampler
 from kanpde.loss import loss_terms, term_names
-from kanpde.modes import TERM as MODES_TERM
-from kanpde.modes import SineModes
 from kanpde.nets.kan import KAN
 from kanpde.nets.sparse import sparsity_penalty
 from kanpde.problem import did_you_mean
@@ -122,7 +120,7 @@ class Trainer:
         self.weights = self._loss_weights()
         self.balancing = self._balancing()
         parameter = next(iter(field_.parameters()), field_._lo)
-        self.modes = self._residual_modes(parameter.dtype)
+        self.grid_terms = self._grid_terms(parameter.dtype)
         self.observations = [data.to(parameter.dtype, field_._lo.device).part(world.rank, world.size)
                              for data in field_.problem.data]  # this rank's share, like the points
         self._check_time_windows()
@@ -154,7 +152,7 @@ class Trainer:
     def _loss_weights(self) -> dict[str, float]:
         """Each loss term's weight: ``train.loss_weights``, else the condition's own ``weight``, else 1."""
         problem = self.field.problem
-        terms = term_names(self.field) + ([MODES_TERM] if self.config.residual_modes is not None else [])
+        terms = term_names(self.field) + self._grid_term_names()
         stages = self.config.stages
         named = [("train.loss_weights", self.config.loss_weights),
                  *((f"train.stages[{i}].loss_weights", stage.loss_weights) for i, stage in enumerate(stages))]
@@ -175,34 +173,54 @@ class Trainer:
             return self.weights
         return {name: float(stage.loss_weights.get(name, weight)) for name, weight in self.weights.items()}
 
-    def _residual_modes(self, dtype: torch.dtype) -> SineModes | None:
-        """The sine-mode projection of ``train.residual_modes`` (kanpde.modes) on this rank's share of its grid."""
-        settings, problem = self.config.residual_modes, self.field.problem
-        if settings is None:
-            return None
-        key = "train.residual_modes"
-        if [name for name in self.weights if name not in problem.loss_terms(())] != ["residual", MODES_TERM]:
-            raise ValueError(f"{key}: {problem.name} is a system of named residuals; the term supports one "
-                             "residual only")
-        if not isinstance(problem.domain, Box):
-            raise ValueError(f"{key}: needs a box domain (its grid and sines span the box); {problem.name}'s "
-                             f"domain is a {type(problem.domain).__name__}")
-        if self.config.time_windows > 1:
-            raise ValueError(f"{key}: cannot be combined with train.time_windows (its grid spans the whole time "
-                             "interval)")
-        if self.balancing is not None:
-            raise ValueError(f"{key}: cannot be combined with train.loss_balancing (set its weight in loss_weights)")
-        return SineModes(problem.box.lo, problem.box.hi, settings.modes, settings.grid, dtype=dtype,
-                         device=self.field._lo.device, part=(self.world.rank, self.world.size), key=key)
+    def _grid_term_names(self) -> list[str]:
+        """The grid terms this run configures: "residual_modes", "propagated_residual"."""
+        settings = {modes.TERM: self.config.residual_modes, propagation.TERM: self.config.propagated_residual}
+        return [name for name, value in settings.items() if value is not None]
+
+    def _grid_terms(self, dtype: torch.dtype) -> dict[str, modes.SineModes | propagation.PropagatedResidual]:
+        """The grid terms of ``train.residual_modes`` (kanpde.modes) and ``train.propagated_residual``
+        (kanpde.propagation), each on this rank's share of its grid."""
+        config, problem = self.config, self.field.problem
+        names, terms = self._grid_term_names(), {}
+        part, device = (self.world.rank, self.world.size), self.field._lo.device
+        for name in names:
+            key = f"train.{name}"
+            if [n for n in self.weights if n not in problem.loss_terms(()) and n not in names] != ["residual"]:
+                raise ValueError(f"{key}: {problem.name} is a system of named residuals; the term supports one "
+                                 "residual only")
+            if not isinstance(problem.domain, Box):
+                raise ValueError(f"{key}: needs a box domain (its grid spans the box); {problem.name}'s domain is "
+                                 f"a {type(problem.domain).__name__}")
+            if config.time_windows > 1:
+                raise ValueError(f"{key}: cannot be combined with train.time_windows (its grid spans the whole "
+                                 "time interval)")
+            if self.balancing is not None:
+                raise ValueError(f"{key}: cannot be combined with train.loss_balancing (set its weight in "
+                                 "loss_weights)")
+            box = problem.box
+            if name == modes.TERM:
+                settings = config.residual_modes
+                terms[name] = modes.SineModes(box.lo, box.hi, settings.modes, settings.grid, dtype=dtype,
+                                              device=device, part=part, key=key)
+                continue
+            if not box.has_time:
+                raise ValueError(f"{key}: needs a time coordinate (it integrates the residual in time); "
+                                 f"{problem.name}'s box has none")
+            terms[name] = propagation.PropagatedResidual(box.lo, box.hi, config.propagated_residual.grid,
+                                                         box.time_axis, dtype=dtype, device=device, part=part,
+                                                         key=key)
+        return terms
 
     def terms_until(self, step: int) -> list[str]:
-        """The loss terms computed in the steps before ``step``: every term, except "residual_modes" while its
-        weight is 0 (it is then not computed and changes nothing; a resume compares these)."""
-        start, used = 0, False
+        """The loss terms computed in the steps before ``step``: every term, except a grid term while its weight
+        is 0 (it is then not computed and changes nothing; a resume compares these)."""
+        start, used = 0, set()
         for stage in self.config.stages:
-            used = used or (start < step and self.weights_of(stage).get(MODES_TERM, 0.0) > 0)
+            if start < step:
+                used |= {name for name in self.grid_terms if self.weights_of(stage).get(name, 0.0) > 0}
             start += stage.steps
-        return [name for name in self.weights if name != MODES_TERM or used]
+        return [name for name in self.weights if name not in self.grid_terms or name in used]
 
     def _balancing(self) -> GradientNormBalancing | None:
         settings = self.config.loss_balancing
@@ -388,13 +406,13 @@ class Trainer:
         line search)."""
         across_ranks = distributed.sum_over_ranks if self.world.parallel else None
         frozen = {}
-        modes = self.modes if weights.get(MODES_TERM, 0.0) > 0 else None  # at weight 0: not computed
+        grid_terms = {name: term for name, term in self.grid_terms.items() if weights.get(name, 0.0) > 0}
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
             terms = loss_terms(self.field, points, causal_epsilon, self.config.causal_chunks,
                                across_ranks, time_end, frozen, self.config.causal_min_weight,
-                               self.observations, modes)
+                               self.observations, grid_terms)  # a grid term at weight 0: not computed
             loss = sum(weights[name] * value for name, value in terms.items())
             if self.sparsity is not None and self.kan is not None:
                 weight, entropy = self.sparsity

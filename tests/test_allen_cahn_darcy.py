@@ -56,6 +56,27 @@ def test_allen_cahn_transform_jet_matches_autograd():
     assert_close(jet.stack, reference.stack, 1e-12)
 
 
+def test_symmetric_allen_cahn_is_exactly_even_in_x_with_exact_jets():
+    """symmetric: true makes u(−x, t) = u(x, t) for any weights (the plain field is not), and its jets (fused
+    ≤ 2 and Taylor, through both network evaluations) agree with nested autograd."""
+    from kanpde.taylor import Derivatives
+
+    field = _field(AllenCahn(symmetric=True), [2, 5, 5, 1])
+    x = _space_time(64)
+    mirrored = x * torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    assert_close(field(mirrored), field(x), 1e-14)
+    plain = Field(field.net, AllenCahn()).double()
+    assert (plain(mirrored) - plain(x)).abs().max() > 1e-3  # the check can fail
+    assert_close(field.jet(x, "diagonal").stack, autograd_jet(field, x, "diagonal").stack, 1e-12)
+    soft = Field(field.net, AllenCahn(symmetric=True, hard=False)).double()
+    taylor = Derivatives.parse(["x", "t", "xx", "xxx"], soft.problem.coords)
+    assert_close(soft.jet(x, taylor).stack, autograd_jet(soft, x, taylor).stack, 1e-11)
+    assert soft(mirrored).sub(soft(x)).abs().max() < 1e-14
+    assert field.problem.even == ("x",) and AllenCahn().even == ()
+    with pytest.raises(ValueError, match="problem.params.symmetric"):
+        AllenCahn(symmetric="yes")
+
+
 def test_allen_cahn_soft_variant_has_the_conditions_as_loss_terms():
     problem = AllenCahn(hard=False)
     assert problem.loss_terms() == ["residual", "initial", "boundary"]
@@ -205,9 +226,26 @@ def test_darcy_hard_and_soft_boundary():
     assert_close(hard.jet(x, "trace").stack, autograd_jet(hard, x, "trace").stack, 1e-12)
 
 
+def test_symmetric_darcy_is_exactly_invariant_under_the_point_reflection():
+    """symmetric: true gives u(1 − x, 1 − y) = u(x, y) (the symmetry of a, f and u*), but not the separate
+    reflections in x or in y, which the problem does not have; the jets still match nested autograd."""
+    field = _field(Darcy(symmetric=True), [2, 5, 1])
+    x = torch.rand(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    assert_close(field(1 - x), field(x), 1e-14)
+    plain = Field(field.net, Darcy()).double()
+    assert (plain(1 - x) - plain(x)).abs().max() > 1e-6  # the check can fail (u is small: D ≤ 1/16)
+    flip_x = torch.stack([1 - x[:, 0], x[:, 1]], 1)
+    assert (field(flip_x) - field(x)).abs().max() > 1e-6
+    _, u = _numpy_darcy(x[:, 0].numpy(), x[:, 1].numpy())
+    _, u_mirrored = _numpy_darcy(1 - x[:, 0].numpy(), 1 - x[:, 1].numpy())
+    assert np.abs(u - u_mirrored).max() < 1e-14  # the exact solution has the symmetry built in
+    assert_close(field.jet(x, "trace").stack, autograd_jet(field, x, "trace").stack, 1e-12)
+    assert Darcy(symmetric=True).even == ("x", "y") and Darcy().even == ()
+
+
 # -- configs ------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["allen_cahn", "allen_cahn_periodic", "darcy", "darcy_mlp", "allen_cahn_lbfgs",
-                                  "allen_cahn_periodic_lbfgs", "allen_cahn_periodic_target"])
+                                  "allen_cahn_periodic_lbfgs", "allen_cahn_periodic_target", "allen_cahn_target"])
 def test_builtin_configs_load_and_build(name):
     config = load_config(name)
     problem = build_problem(config.problem)

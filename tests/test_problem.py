@@ -179,6 +179,19 @@ def test_missing_box_is_a_type_error_naming_the_class():
         NoBox()
 
 
+def test_reflections_name_known_coordinates_and_do_not_mix():
+    class EvenZ(Poisson2D):
+        even = ("z",)
+
+    class OddAndEven(Poisson2D):
+        odd, even = ("x",), ("y",)
+
+    with pytest.raises(ValueError, match="EvenZ.even: unknown coordinate 'z'"):
+        EvenZ()
+    with pytest.raises(ValueError, match="odd .* and even .* cannot be combined"):
+        OddAndEven()
+
+
 def test_bad_derivatives_mode():
     class BadMode(Poisson2D):
         derivatives = "hessian"

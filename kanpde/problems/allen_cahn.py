@@ -57,6 +57,10 @@ class _AllenCahnParts:
         value = u.value
         return u.d("t") - self.d * u.d("x", "x") - 5.0 * (value - value**3)
 
+    def growth_rate(self, u: Jet, x: torch.Tensor) -> torch.Tensor:
+        """λ = ∂/∂u of 5(u − u³) = 5(1 − 3u²): 5 at the unstable state u = 0, −10 at the stable u = ±1."""
+        return 5.0 * (1.0 - 3.0 * u.value**2)
+
     def _reference_params(self) -> dict[str, Any]:
         return {"d": self.d}
 
@@ -78,21 +82,29 @@ class AllenCahn(_AllenCahnParts, Problem):
     ``hard`` (default true) builds the initial and boundary conditions into the output,
     u = x² cos(πx) + t·(1 − x²)·N; with ``hard: false`` they are soft loss terms "initial" and
     "boundary". The hard form needs compatible data, boundary = −1 = x² cos πx at x = ±1.
+    ``symmetric: true`` builds in the symmetry of the solution, u(−x, t) = u(x, t) (the equation is invariant
+    under x → −x and the data are even): the network part becomes (N(x, t) + N(−x, t))/2 (twice the cost per
+    step, the same parameters).
     """
 
     problem_name = "allen_cahn"
     description = "Allen–Cahn u_t = 1e-3 u_xx + 5(u − u³), u(±1,t) = −1, hard IC+BC (poster's table)"
-    params = {"d": 1e-3, "boundary": -1.0, "hard": True}
+    params = {"d": 1e-3, "boundary": -1.0, "hard": True, "symmetric": False}
 
     def __init__(self, **params: Any):
-        if "hard" in params and not isinstance(params["hard"], bool):
-            raise ValueError(f"problem.params.hard: must be true or false, got {params['hard']!r}")
+        for key in ("hard", "symmetric"):
+            if key in params and not isinstance(params[key], bool):
+                raise ValueError(f"problem.params.{key}: must be true or false, got {params[key]!r}")
         super().__init__(**params)
         if self.d <= 0:
             raise ValueError(f"problem.params.d: must be positive, got {self.d!r}")
         if self.hard and self.boundary != -1.0:
             raise ValueError(f"problem.params.boundary: hard constraints need data compatible with u(x, 0) = "
                              f"x² cos πx (−1 at x = ±1), got {self.boundary!r}; set problem.params.hard=false")
+
+    @property
+    def even(self) -> tuple[str, ...]:  # instance-level: depends on ``symmetric``
+        return ("x",) if self.params["symmetric"] else ()
 
     @property
     def conditions(self) -> tuple[Condition, ...]:  # instance-level: depends on ``hard``

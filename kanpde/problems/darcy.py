@@ -50,19 +50,27 @@ class Darcy(Problem):
     """−∇·(a∇u) = f on [0, 1]², u = 0 on ∂Ω; residual −(a·Δu + a_x·u_x + a_y·u_y) − f.
 
     ``hard`` (default true): u = x(1 − x)·y(1 − y)·N meets the boundary condition exactly;
-    ``hard: false``: a soft "boundary" loss term.
+    ``hard: false``: a soft "boundary" loss term. ``symmetric: true`` builds in the symmetry of the
+    solution under the point reflection (x, y) → (1 − x, 1 − y), which leaves a, f and the boundary data
+    unchanged (so the unique solution too): the network part becomes (N(x, y) + N(1 − x, 1 − y))/2 (twice
+    the cost per step, the same parameters).
     """
 
     problem_name = "darcy"
     description = "Darcy −∇·(a∇u) = f on [0,1]², a = 1 + ½ sin 2πx sin 2πy, u = 0 on ∂Ω (poster's table)"
     box = Box([0.0, 0.0], [1.0, 1.0], ("x", "y"))
     derivatives = "trace"  # the Laplacian and the gradient
-    params = {"hard": True}
+    params = {"hard": True, "symmetric": False}
 
     def __init__(self, **params: Any):
-        if "hard" in params and not isinstance(params["hard"], bool):
-            raise ValueError(f"problem.params.hard: must be true or false, got {params['hard']!r}")
+        for key in ("hard", "symmetric"):
+            if key in params and not isinstance(params[key], bool):
+                raise ValueError(f"problem.params.{key}: must be true or false, got {params[key]!r}")
         super().__init__(**params)
+
+    @property
+    def even(self) -> tuple[str, ...]:  # instance-level: one joint reflection of x and y when ``symmetric``
+        return ("x", "y") if self.params["symmetric"] else ()
 
     @property
     def conditions(self) -> tuple[Condition, ...]:  # instance-level: depends on ``hard``

@@ -167,7 +167,7 @@ def symbolic_output_transform(problem: Problem, outputs: Sequence[sympy.Expr],
     condition with a constant g on a box; a problem with its own transform may define
     ``symbolic_output_transform(outputs, coords) -> list of sympy expressions``.
     """
-    if problem.odd:  # the field is (N(ξ) − N(Rξ))/2, not a transform of one N
+    if problem.odd or problem.even:  # the field is (N(ξ) ∓ N(Rξ))/2, not a transform of one N
         return None
     hook = getattr(problem, "symbolic_output_transform", None)
     if callable(hook):
