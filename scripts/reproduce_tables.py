@@ -3,10 +3,11 @@
 
     python scripts/reproduce_tables.py --table allen_cahn|darcy --budget tiny|quick|full
                                        [--out DIR] [--seeds N] [--device auto|cpu|cuda] [--threads N]
-                                       [--workers K]
+                                       [--workers K] [--rows LABEL[,LABEL...]]
 
 Each row of the poster's table is trained (by :func:`kanpde.compare.compare`: same problem, same
-points, model seeds 0..N−1) and printed beside the published relative L2 error and time. Writes
+points, model seeds 0..N−1) and printed beside the published relative L2 error and time; --rows trains
+only the rows with those labels (e.g. --rows kan_propagated; the labels are in :data:`TABLES`). Writes
 DIR/reproduced.md and DIR/reproduced.json besides compare's table.md, table.json, comparison.png
 and the run directories (default DIR: runs/tables/<table>-<budget>).
 
@@ -18,6 +19,11 @@ Budgets (:data:`BUDGETS`; all optimisers are Adam unless a row says "(ours)"):
             --workers 2 and its default 1 seed (--seeds 3: 3×): far fewer steps. Its numbers are
             indicative, not the protocol.
 * ``tiny``  a few steps on a few points, seconds: a smoke test for the test suite.
+
+Rows marked "(ours)" are not the poster's: L-BFGS after Adam, the grid extended, and (``kan_propagated``,
+``kan_100_g10_symmetric``) the solution's reflection symmetry built in (``problem.params.symmetric``),
+Allen–Cahn's with the residual propagated in time as a loss term in its last stage
+(``train.propagated_residual``).
 """
 
 from __future__ import annotations
@@ -49,10 +55,16 @@ class Row:
     model: dict
     published: float | None = None
     published_seconds: float | None = None
-    kind: str = "kan"  # which budget stages it gets: "kan", "kan_small", "mlp" (Adam), "kan_lbfgs" (ours)
+    kind: str = "kan"  # which budget stages it gets: "kan", "kan_small", "mlp" (Adam), "kan_lbfgs",
+    #                    "kan_propagated" (ours)
     factor: int = 1  # "10× training": this many times the steps of its kind
     note: str = ""
     extend_to: int | None = None  # KAN grid extension to this size when the last stage starts
+    sets: tuple[str, ...] = ()  # further --set overrides of this row's config
+
+
+SYMMETRIC = ("problem.params.symmetric=true",)
+KAN_5 = {"type": "kan", "width": [2, 5, 5, 1], "grid": 5}
 
 
 MLP = {"type": "mlp", "width": [2, 128, 128, 128, 1], "activation": "tanh"}
@@ -62,15 +74,17 @@ TABLES: dict[str, dict] = {
         "config": "allen_cahn.yaml",
         "title": "Allen–Cahn (Dirichlet, d = 1e-3), rel. L2 against the converged Chebyshev reference",
         "rows": [
-            Row("kan", "KAN [2,5,5,1] G=5", {"type": "kan", "width": [2, 5, 5, 1], "grid": 5}, 3.4e-3, 2801),
+            Row("kan", "KAN [2,5,5,1] G=5", KAN_5, 3.4e-3, 2801),
             Row("mlp", "MLP [2,128,128,128,1]", MLP, 1.5e-1, 478, kind="mlp"),
             Row("mlp_10x", "MLP [2,128,128,128,1], 10× training", MLP, 3.9e-4, 4766, kind="mlp", factor=10),
-            Row("kan_lbfgs", "KAN [2,5,5,1] G=5, Adam + L-BFGS (ours)",
-                {"type": "kan", "width": [2, 5, 5, 1], "grid": 5}, kind="kan_lbfgs",
+            Row("kan_lbfgs", "KAN [2,5,5,1] G=5, Adam + L-BFGS (ours)", KAN_5, kind="kan_lbfgs",
                 note="not a poster row: L-BFGS after the Adam stage"),
-            Row("kan_lbfgs_g10", "KAN [2,5,5,1] G=5→10, Adam + L-BFGS (ours)",
-                {"type": "kan", "width": [2, 5, 5, 1], "grid": 5}, kind="kan_lbfgs", extend_to=10,
-                note="not a poster row: grid extended 5 → 10 when L-BFGS starts"),
+            Row("kan_lbfgs_g10", "KAN [2,5,5,1] G=5→10, Adam + L-BFGS (ours)", KAN_5, kind="kan_lbfgs",
+                extend_to=10, note="not a poster row: grid extended 5 → 10 when L-BFGS starts"),
+            Row("kan_propagated", "KAN [2,5,5,1] G=5, symmetric, propagated residual (ours)", KAN_5,
+                kind="kan_propagated", sets=SYMMETRIC,
+                note="not a poster row: the solution's symmetry u(−x,t)=u(x,t) built in, then the residual "
+                     "propagated in time (train.propagated_residual) in the last stage"),
         ],
     },
     "darcy": {
@@ -90,6 +104,9 @@ TABLES: dict[str, dict] = {
             Row("kan_100_g10_lbfgs", "KAN [2,100,1] G=10, Adam + L-BFGS (ours)",
                 {"type": "kan", "width": [2, 100, 1], "grid": 10}, kind="kan_lbfgs",
                 note="not a poster row: L-BFGS after the Adam stage"),
+            Row("kan_100_g10_symmetric", "KAN [2,100,1] G=10, symmetric, Adam + L-BFGS (ours)",
+                {"type": "kan", "width": [2, 100, 1], "grid": 10}, kind="kan_lbfgs", sets=SYMMETRIC,
+                note="not a poster row: the point symmetry u(1−x,1−y)=u(x,y) of a, f and u* built in"),
         ],
     },
 }
@@ -102,27 +119,44 @@ def _adam(steps: int, lr: float, decay: float | None = None) -> dict:
     return stage
 
 
-def _lbfgs(steps: int, causal_epsilon: float | None = None, fixed_points: int | None = None) -> dict:
+def _lbfgs(steps: int, causal_epsilon: float | None = None, fixed_points: int | None = None,
+           loss_weights: dict[str, float] | None = None) -> dict:
     stage = {"optimizer": "lbfgs", "steps": steps}
     if causal_epsilon is not None:
         stage["causal_epsilon"] = causal_epsilon
     if fixed_points is not None:  # the stage's own points: one fixed draw of this many
         stage["points"] = {"interior": fixed_points, "resample_every": 0}
+    if loss_weights is not None:  # this stage's own weights of those terms
+        stage["loss_weights"] = loss_weights
     return stage
+
+
+def _propagated(grid: int) -> list[str]:
+    """The --set overrides of a "kan_propagated" row: the propagated residual on a grid × grid midpoint grid
+    (x × t), at weight 0 (not computed) except in stages that set its weight."""
+    return [f'train.propagated_residual={{"grid": [{grid}, {grid}]}}',
+            'train.loss_weights={"propagated_residual": 0}']
+
+
+PROPAGATED = {"propagated_residual": 1.0}  # the last stage's weight of the term
 
 
 # Darcy: Adam rows redraw their points every 100 steps (the 4500-parameter KAN overfits a fixed draw of
 # 2000); the big KANs' learning rate decays to 1 %, the small one's stays (decayed, it stops short:
 # docs/tables.md); L-BFGS needs one fixed set of points, so its stage gets more of them. Allen–Cahn:
 # L-BFGS with causal ε = 1e4 (at losses ~1e-5 the weights of ε = 10 are all ≈ 1 and no longer order
-# the time slices).
-# Per budget and table: the seeds, config overrides shared by all rows, and the stages of each kind of row.
+# the time slices); "kan_propagated" rows end with an L-BFGS stage on the residual propagated in time
+# (allen_cahn_target.yaml).
+# Per budget and table: the seeds, config overrides shared by all rows, the stages of each kind of row, and
+# ("kind_sets") further overrides of the rows of a kind.
 BUDGETS: dict[str, dict[str, dict]] = {
     "tiny": {
         "allen_cahn": {"seeds": 1, "sets": ["points.interior=64", "points.boundary=16", "points.initial=16",
                                             "evaluate.every=0", "output.plots=false"],
                        "kan": [_adam(3, 1e-2)], "mlp": [_adam(2, 1e-3)],
-                       "kan_lbfgs": [_adam(3, 1e-2), _lbfgs(2, 1e4)]},
+                       "kan_lbfgs": [_adam(3, 1e-2), _lbfgs(2, 1e4)],
+                       "kan_propagated": [_adam(3, 1e-2), _lbfgs(2, 1e4), _lbfgs(2, 1e4, loss_weights=PROPAGATED)],
+                       "kind_sets": {"kan_propagated": _propagated(8)}},
         "darcy": {"seeds": 1, "sets": ["points.interior=64", "points.boundary=16", "evaluate.every=0",
                                        "evaluate.resolution=11", "output.plots=false", "points.resample_every=2"],
                   "kan": [_adam(3, 1e-2, 0.01)], "kan_small": [_adam(3, 1e-2)], "mlp": [_adam(2, 1e-3)],
@@ -131,7 +165,10 @@ BUDGETS: dict[str, dict[str, dict]] = {
     "quick": {
         "allen_cahn": {"seeds": 1, "sets": ["evaluate.every=0", "output.plots=false"],
                        "kan": [_adam(2000, 1e-2)], "mlp": [_adam(150, 1e-3)],
-                       "kan_lbfgs": [_adam(1000, 1e-2), _lbfgs(1000, 1e4)]},
+                       "kan_lbfgs": [_adam(1000, 1e-2), _lbfgs(1000, 1e4)],
+                       "kan_propagated": [_adam(1000, 1e-2), _lbfgs(1000, 1e4),
+                                          _lbfgs(500, 1e4, loss_weights=PROPAGATED)],
+                       "kind_sets": {"kan_propagated": _propagated(200)}},
         "darcy": {"seeds": 1, "sets": ["evaluate.every=0", "output.plots=false", "points.resample_every=100"],
                   "kan": [_adam(1000, 1e-2, 0.01)], "kan_small": [_adam(1000, 1e-2)], "mlp": [_adam(150, 1e-3)],
                   "kan_lbfgs": [_adam(500, 1e-2, 0.01), _lbfgs(200, fixed_points=4000)]},
@@ -139,7 +176,10 @@ BUDGETS: dict[str, dict[str, dict]] = {
     "full": {
         "allen_cahn": {"seeds": 3, "sets": ["evaluate.every=1000"],
                        "kan": [_adam(50000, 1e-2, 0.01)], "mlp": [_adam(20000, 1e-3, 0.1)],
-                       "kan_lbfgs": [_adam(20000, 1e-2, 0.1), _lbfgs(10000, 1e4)]},
+                       "kan_lbfgs": [_adam(20000, 1e-2, 0.1), _lbfgs(10000, 1e4)],
+                       "kan_propagated": [_adam(20000, 1e-2, 0.1), _lbfgs(10000, 1e4),
+                                          _lbfgs(2000, 1e4, loss_weights=PROPAGATED)],
+                       "kind_sets": {"kan_propagated": _propagated(200)}},
         "darcy": {"seeds": 3, "sets": ["evaluate.every=1000", "points.resample_every=100"],
                   "kan": [_adam(20000, 1e-2, 0.01)], "kan_small": [_adam(20000, 1e-2, 0.1)],
                   "mlp": [_adam(10000, 1e-3, 0.1)],
@@ -164,7 +204,8 @@ def row_overrides(row: Row, budget: dict) -> list[str]:
     extension = []
     if row.extend_to is not None:
         extension = [f"train.grid_schedule={{{sum(stage['steps'] for stage in stages[:-1])}: {row.extend_to}}}"]
-    return [f"model={json.dumps(row.model)}", f"train.stages={json.dumps(stages)}", *extension]
+    return [f"model={json.dumps(row.model)}", f"train.stages={json.dumps(stages)}", *extension,
+            *budget.get("kind_sets", {}).get(row.kind, ()), *row.sets]
 
 
 def _fmt(value: float | None, digits: str = ".2e") -> str:
@@ -176,14 +217,20 @@ def _seconds(value: float | None) -> str:
 
 
 def reproduce(table: str, budget: str, out: str | os.PathLike | None = None, seeds: int | None = None,
-              device: str | None = None, quiet: bool = True, command: str = "", workers: int = 1) -> dict:
-    """Train a table's rows under a budget; returns the report (also written to OUT/reproduced.{md,json}).
-    ``workers`` > 1 trains that many rows/seeds at a time in separate processes (same numbers)."""
+              device: str | None = None, quiet: bool = True, command: str = "", workers: int = 1,
+              rows: list[str] | None = None) -> dict:
+    """Train a table's rows (all, or those labelled ``rows``, in the table's order) under a budget; returns the
+    report (also written to OUT/reproduced.{md,json}). ``workers`` > 1 trains that many rows/seeds at a time in
+    separate processes (same numbers)."""
     spec, plan = TABLES[table], BUDGETS[budget][table]
     seeds = plan["seeds"] if seeds is None else seeds
     out = Path(out) if out is not None else Path("runs") / "tables" / f"{table}-{budget}"
+    labels = [row.label for row in spec["rows"]]
+    unknown = [label for label in rows or () if label not in labels]
+    if unknown:
+        raise ValueError(f"rows: no row {unknown[0]!r} in table {table} (rows: {', '.join(labels)})")
     config = load_config(spec["config"], plan["sets"])
-    rows = spec["rows"]
+    rows = [row for row in spec["rows"] if rows is None or row.label in rows]
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
     result = compare(config, [row.label for row in rows], seeds, out,
@@ -201,6 +248,7 @@ def reproduce(table: str, budget: str, out: str | os.PathLike | None = None, see
             "train_seconds_mean": r["train_seconds_mean"], "seconds_per_step": r["seconds_per_step"],
             "published_rel_l2": row.published, "published_seconds": row.published_seconds,
             "device": r["device"], "note": row.note, "run_dirs": r["run_dirs"],
+            "sets": [*plan.get("kind_sets", {}).get(row.kind, ()), *row.sets],
         })
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "workers": workers,
@@ -229,6 +277,8 @@ def _stages_text(stages: list[dict]) -> str:
             text += f" (causal ε {stage['causal_epsilon']:g})"
         if stage.get("points"):
             text += f" (on {stage['points']['interior']} fixed points)"
+        if stage.get("loss_weights"):
+            text += " (loss weights " + ", ".join(f"{k} {v:g}" for k, v in stage["loss_weights"].items()) + ")"
         parts.append(text)
     return " + ".join(parts)
 
@@ -255,6 +305,7 @@ def format_report(report: dict) -> str:
         f"Config: {TABLES[report['table']]['config']} with {', '.join(report['sets']) or 'no overrides'}. "
         "Stages (\"10× training\": 10× the steps):",
         *(f"  - {' / '.join(names)}: {_stages_text(report['stages'][kind])}" for kind, names in kinds.items()),
+        *(f"- {r['row']}: also {', '.join(r['sets'])}." for r in report["rows"] if r.get("sets")),
         "- The poster's rows are Adam on a GPU with an unpublished setup (points, steps, learning rates, "
         "constraints); ours are float64 on "
         f"{report['rows'][0]['device']} with {machine['torch_threads']} thread(s), {machine['cpu_count']} cores "
@@ -279,7 +330,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="train this many runs at a time in separate processes, each with "
                              "max(1, threads // workers) threads (default 1)")
+    parser.add_argument("--rows", metavar="LABEL[,LABEL...]",
+                        help="train only these rows of the table (default: all; labels: scripts/reproduce_tables.py's "
+                             "TABLES)")
     args = parser.parse_args(argv)
+    rows = None
+    if args.rows is not None:
+        rows = [label.strip() for label in args.rows.split(",") if label.strip()]
+        labels = [row.label for row in TABLES[args.table]["rows"]]
+        unknown = [label for label in rows if label not in labels]
+        if unknown or not rows:
+            parser.error(f"--rows: no row {unknown[0]!r} in table {args.table} (rows: {', '.join(labels)})"
+                         if unknown else f"--rows: no label given (rows: {', '.join(labels)})")
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds: must be a positive integer")
     if args.threads < 1:
@@ -289,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     command = " ".join(["python", "scripts/reproduce_tables.py", *(sys.argv[1:] if argv is None else argv)])
     report = reproduce(args.table, args.budget, args.out, args.seeds, args.device, quiet=not args.progress,
-                       command=command, workers=args.workers)
+                       command=command, workers=args.workers, rows=rows)
     print(report["markdown"], end="")
     out = Path(args.out) if args.out else Path("runs") / "tables" / f"{args.table}-{args.budget}"
     print(f"\nwritten: {out / 'reproduced.md'}, {out / 'reproduced.json'} (runs, table.md, comparison.png: {out})")

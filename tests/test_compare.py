@@ -130,3 +130,68 @@ def test_reproduce_tables_tiny(tmp_path, table, capsys):
             assert summary["grid"] == row.extend_to and summary["events"][0].startswith("step 3: grid 5 -> 10")
     mlp = next(r for r in report["rows"] if r["label"] == "mlp")
     assert mlp["params"] == 33537  # [2,128,128,128,1]
+
+
+@pytest.mark.parametrize("budget", ["tiny", "quick", "full"])
+def test_reproduce_tables_ours_rows_overrides(budget):
+    """The symmetric rows build the symmetry in; kan_propagated adds the propagated residual, off (weight 0)
+    until its last stage, on the budget's grid."""
+    script = _script()
+    rows = {(table, row.label): (row, script.BUDGETS[budget][table]) for table in script.TABLES
+            for row in script.TABLES[table]["rows"]}
+    for table, label in [("allen_cahn", "kan_propagated"), ("darcy", "kan_100_g10_symmetric")]:
+        row, plan = rows[table, label]
+        config = load_config(script.TABLES[table]["config"], [*plan["sets"], *script.row_overrides(row, plan)])
+        assert config.problem.params["symmetric"] is True, label
+        assert list(config.model.width) == row.model["width"] and config.model.grid == row.model["grid"]
+        weights = [stage.loss_weights for stage in config.train.stages]
+        if label == "kan_propagated":
+            assert tuple(config.train.propagated_residual.grid) == ((8, 8) if budget == "tiny" else (200, 200))
+            assert config.train.loss_weights == {"propagated_residual": 0}
+            assert [s.optimizer for s in config.train.stages] == ["adam", "lbfgs", "lbfgs"]
+            assert weights[-1] == {"propagated_residual": 1.0} and not any(weights[:-1])
+            assert [s.causal_epsilon for s in config.train.stages[1:]] == [1e4, 1e4]
+        else:  # the same stages as the unsymmetric (ours) row
+            assert config.train.propagated_residual is None and not any(weights)
+            assert row.kind == rows[table, "kan_100_g10_lbfgs"][0].kind == "kan_lbfgs"
+    for (_, label), (row, plan) in rows.items():  # the other rows stay unsymmetric, without the term
+        if label not in ("kan_propagated", "kan_100_g10_symmetric"):
+            overrides = " ".join(script.row_overrides(row, plan))
+            assert "symmetric" not in overrides and "propagated" not in overrides, label
+
+
+def test_reproduce_tables_rows_trains_only_those(tmp_path, capsys):
+    """--rows: only the named rows are trained and reported; kan_propagated runs end to end on the tiny budget."""
+    script = _script()
+    assert script.main(["--table", "allen_cahn", "--budget", "tiny", "--out", str(tmp_path),
+                        "--rows", "kan_propagated,kan"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "reproduced.json").read_text())
+    assert [r["label"] for r in report["rows"]] == ["kan", "kan_propagated"]  # the table's order
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["kan", "kan_propagated"]
+    assert "| KAN [2,5,5,1] G=5, symmetric, propagated residual (ours) |" in printed
+    assert "Adam + L-BFGS" not in printed and "MLP" not in printed
+    assert "loss weights propagated_residual 1" in printed and "problem.params.symmetric=true" in printed
+    run = tmp_path / "kan_propagated" / "seed0"
+    summary = json.loads((run / "summary.json").read_text())
+    assert "propagated_residual" in summary["loss_terms"] and summary["steps"] == 3 + 2 + 2
+    header, *lines = (run / "history.csv").read_text().splitlines()
+    column = header.split(",").index("propagated_residual")
+    values = [line.split(",")[column] for line in lines]
+    assert values[-1] and math.isfinite(float(values[-1])) and float(values[-1]) > 0  # computed in the last stage
+    assert not any(values[:5])  # weight 0 before it: not computed
+    assert load_config(run / "config.yaml").problem.params["symmetric"] is True
+    assert "propagated_residual" not in (tmp_path / "kan" / "seed0" / "history.csv").read_text()
+
+
+@pytest.mark.parametrize("rows, named", [("mlp,nope", "'nope'"), ("kan_propagated", "'kan_propagated'"), (",", "")])
+def test_reproduce_tables_rows_rejects_unknown_label(tmp_path, capsys, rows, named):
+    """An unknown label (kan_propagated is an Allen–Cahn row, not a Darcy one): a one-line error naming it and
+    listing the table's rows, exit status 2, before any training."""
+    with pytest.raises(SystemExit) as exit_info:
+        _script().main(["--table", "darcy", "--budget", "tiny", "--out", str(tmp_path / "out"), "--rows", rows])
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--rows: no " in errors[0] and named in errors[0], errors
+    assert "rows: kan_10_g20, kan_100_g10, " in errors[0] and errors[0].endswith("kan_100_g10_symmetric)")
+    assert not (tmp_path / "out").exists()
