@@ -7,7 +7,7 @@
 
 Each row of the poster's table is trained (by :func:`kanpde.compare.compare`: same problem, same
 points, model seeds 0..N−1) and printed beside the published relative L2 error and time; --rows trains
-only the rows with those labels (e.g. --rows kan_propagated; the labels are in :data:`TABLES`). Writes
+only the rows with those labels (e.g. --rows kan_propagated; --help lists the labels). Writes
 DIR/reproduced.md and DIR/reproduced.json besides compare's table.md, table.json, comparison.png
 and the run directories (default DIR: runs/tables/<table>-<budget>).
 
@@ -208,6 +208,19 @@ def row_overrides(row: Row, budget: dict) -> list[str]:
             *budget.get("kind_sets", {}).get(row.kind, ()), *row.sets]
 
 
+def select_rows(table: str, labels: list[str] | None) -> list[Row]:
+    """The table's rows with these labels (all if None), in the table's order; ValueError names an unknown one."""
+    rows = TABLES[table]["rows"]
+    if labels is None:
+        return rows
+    known = [row.label for row in rows]
+    unknown = [label for label in labels if label not in known]
+    if unknown or not labels:
+        raise ValueError(f"no row {unknown[0]!r} in table {table}" if unknown else "no label given",
+                         f"(rows: {', '.join(known)})")
+    return [row for row in rows if row.label in labels]
+
+
 def _fmt(value: float | None, digits: str = ".2e") -> str:
     return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, digits)
 
@@ -225,12 +238,8 @@ def reproduce(table: str, budget: str, out: str | os.PathLike | None = None, see
     spec, plan = TABLES[table], BUDGETS[budget][table]
     seeds = plan["seeds"] if seeds is None else seeds
     out = Path(out) if out is not None else Path("runs") / "tables" / f"{table}-{budget}"
-    labels = [row.label for row in spec["rows"]]
-    unknown = [label for label in rows or () if label not in labels]
-    if unknown:
-        raise ValueError(f"rows: no row {unknown[0]!r} in table {table} (rows: {', '.join(labels)})")
+    rows = select_rows(table, rows)
     config = load_config(spec["config"], plan["sets"])
-    rows = [row for row in spec["rows"] if rows is None or row.label in rows]
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
     result = compare(config, [row.label for row in rows], seeds, out,
@@ -330,18 +339,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="train this many runs at a time in separate processes, each with "
                              "max(1, threads // workers) threads (default 1)")
+    labels = "; ".join(f"{table}: {', '.join(row.label for row in spec['rows'])}" for table, spec in TABLES.items())
     parser.add_argument("--rows", metavar="LABEL[,LABEL...]",
-                        help="train only these rows of the table (default: all; labels: scripts/reproduce_tables.py's "
-                             "TABLES)")
+                        help=f"train only these rows of the table (default: all): {labels}")
     args = parser.parse_args(argv)
     rows = None
     if args.rows is not None:
         rows = [label.strip() for label in args.rows.split(",") if label.strip()]
-        labels = [row.label for row in TABLES[args.table]["rows"]]
-        unknown = [label for label in rows if label not in labels]
-        if unknown or not rows:
-            parser.error(f"--rows: no row {unknown[0]!r} in table {args.table} (rows: {', '.join(labels)})"
-                         if unknown else f"--rows: no label given (rows: {', '.join(labels)})")
+        try:
+            select_rows(args.table, rows)
+        except ValueError as error:
+            parser.error(f"--rows: {' '.join(error.args)}")
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds: must be a positive integer")
     if args.threads < 1:
