@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("data", ["kanpde.data", "kanpde.unknown"]),  # measured data and unknown parameters (torch/numpy only)
     ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # conditions, Problem, built-in problems
     ("field", ["kanpde.field"]),
-    ("loss", ["kanpde.modes", "kanpde.loss", "kanpde.checks", "kanpde.identify"]),  # the loss (modes: its weak-form
+    ("loss", ["kanpde.modes", "kanpde.propagation", "kanpde.loss", "kanpde.checks", "kanpde.identify"]),  # the loss (modes: its weak-form
     # term); config checks; identified parameters
     ("train", ["kanpde.distributed", "kanpde.adaptive", "kanpde.balancing", "kanpde.train", "kanpde.discover"]),
     ("results", ["kanpde.results", "kanpde.plots"]),
