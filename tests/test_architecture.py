@@ -27,8 +27,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("data", ["kanpde.data", "kanpde.unknown"]),  # measured data and unknown parameters (torch/numpy only)
     ("problem", ["kanpde.conditions", "kanpde.problem", "kanpde.problems.*"]),  # conditions, Problem, built-in problems
     ("field", ["kanpde.field"]),
-    ("loss", ["kanpde.modes", "kanpde.propagation", "kanpde.loss", "kanpde.checks", "kanpde.identify"]),  # the loss (modes: its weak-form
-    # term); config checks; identified parameters
+    # the loss (modes, propagation: its grid terms); config checks; identified parameters
+    ("loss", ["kanpde.modes", "kanpde.propagation", "kanpde.loss", "kanpde.checks", "kanpde.identify"]),
     ("train", ["kanpde.distributed", "kanpde.adaptive", "kanpde.balancing", "kanpde.train", "kanpde.discover"]),
     ("results", ["kanpde.results", "kanpde.plots"]),
     ("solver", ["kanpde.solver"]),
