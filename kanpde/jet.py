@@ -112,6 +112,10 @@ class Jet:
     def _like(self, stack: torch.Tensor) -> Jet:
         return Jet(stack, self.dim, self.mode, self.coords)
 
+    def split_rows(self, sizes: Sequence[int]) -> list[Jet]:
+        """The jets of consecutive blocks of ``sizes`` points (views of this jet's stack)."""
+        return [Jet(part, self.dim, self.mode, self.coords, self.seed_scale) for part in self.stack.split(list(sizes))]
+
     # -- parts of the stack -------------------------------------------------------------
     @property
     def value(self) -> torch.Tensor:

@@ -12,6 +12,7 @@ from kanpde.conditions import Condition
 from kanpde.data import Observations
 from kanpde.field import Field, field_jet
 from kanpde.geometry import Points
+from kanpde.jet import Jet
 from kanpde.modes import SineModes
 from kanpde.problem import RESERVED
 from kanpde.propagation import PropagatedResidual
@@ -31,9 +32,13 @@ def _rows(r, x: torch.Tensor, what: str) -> torch.Tensor:
 def residuals(field: Field, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """The problem's residual(s) at interior points ``x`` by loss-term name, checked for shape:
     {"residual": r} or, for a residual that returns a dict, its named residuals."""
-    problem = field.problem
+    return _named_residuals(field.problem, field.jet(x, field.problem.derivatives), x)
+
+
+def _named_residuals(problem, u: Jet, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """:func:`residuals` from the network's jet ``u`` at ``x``."""
     what = f"{type(problem).__name__}.residual"
-    r = problem.residual(field_jet(field.jet(x, problem.derivatives), problem), x)
+    r = problem.residual(field_jet(u, problem), x)
     if not isinstance(r, dict):
         return {"residual": _rows(r, x, what)}
     if not r:
@@ -128,7 +133,8 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
     points."""
     problem = field.problem
     causal = (causal_epsilon == "auto" or causal_epsilon > 0) and problem.box.has_time
-    named = residuals(field, points.interior)
+    observations = problem.data if observations is None else observations
+    named, shared = _one_pass(field, points, observations)
     terms = {}
     for name, r in named.items():
         if causal:
@@ -142,11 +148,16 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
         else:
             terms[name] = _mse(r, across_ranks)
     for condition in problem.soft_conditions:
-        term = _mse(condition_error(field, condition, points), across_ranks)
+        if condition.name in shared:
+            u, x, normal = shared[condition.name]
+            error = _defect(problem, condition, field_jet(u, problem, condition.field), x, normal)
+        else:
+            error = condition_error(field, condition, points)
+        term = _mse(error, across_ranks)
         terms[condition.name] = condition.weight * term if isinstance(condition, Condition) else term
-    for data in problem.data if observations is None else observations:
-        index = problem.fields.index(data.field)
-        terms[data.name] = _mse(data.misfit(field(data.x)[:, index]), across_ranks)
+    for data in observations:
+        values = shared[data.name][0].value if data.name in shared else field(data.x)
+        terms[data.name] = _mse(data.misfit(values[:, problem.fields.index(data.field)]), across_ranks)
     for name, term in (grid_terms or {}).items():
         terms[name] = grid_term(field, term, across_ranks)
     return terms
@@ -165,10 +176,58 @@ def grid_term(field: Field, term: GridTerm, across_ranks: SumOverRanks | None = 
     return term.mean_square(r, rate)
 
 
+def _reads_within(mode, jet_mode) -> bool:
+    """Whether a closed-form jet in ``jet_mode`` holds every term a reader of ``mode`` needs."""
+    if not (isinstance(mode, str) and isinstance(jet_mode, str)):
+        return False
+    return mode in (jet_mode, "value") or (mode == "none" and jet_mode != "value")
+
+
+def _one_pass(field: Field, points: Points, observations: Sequence[Observations]):
+    """The residuals and, from the same network pass, the jets of the soft conditions and the values at the
+    observations that read no more derivatives than the residual: one evaluation on all their points (as
+    MLP PINN libraries do), not one small pass (and its fixed cost) per set of points. Returns (the named
+    residuals, {condition or data name: (jet, points, normals)})."""
+    problem = field.problem
+    mode = problem.derivatives
+    parts = []
+    if field.derivatives == "jet":
+        for condition in problem.soft_conditions:
+            if condition.kind != "periodic" and _reads_within(problem.condition_modes[condition.name], mode):
+                parts.append((condition.name, *condition_points(problem, condition, points)))
+        parts += [(data.name, data.x, None) for data in observations if _reads_within("value", mode)]
+    if not parts:
+        return residuals(field, points.interior), {}
+    x = torch.cat([points.interior, *(x for _, x, _ in parts)])
+    jets = field.jet(x, mode).split_rows([points.interior.shape[0], *(x.shape[0] for _, x, _ in parts)])
+    named = _named_residuals(problem, jets[0], points.interior)
+    return named, {name: (u, x, normal) for (name, x, normal), u in zip(parts, jets[1:])}
+
+
+def condition_points(problem, condition: Condition, points: Points) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The points a (not periodic) condition sees in a draw, and their outward normals on a boundary."""
+    if condition.kind == "initial":
+        return points.initial, None
+    if condition.kind == "interior":
+        return points.interior, None
+    if condition.kind == "point":
+        return torch.tensor([condition.at], dtype=points.interior.dtype, device=points.interior.device), None
+    return problem.boundary_part(condition, points)
+
+
+def _defect(problem, condition: Condition, u, x: torch.Tensor, normal: torch.Tensor | None) -> torch.Tensor:
+    """``condition.defect``, checked to give one number per point."""
+    defect = condition.defect(u, x, normal)
+    if not isinstance(defect, torch.Tensor) or tuple(defect.shape) != (x.shape[0],):
+        shape = list(defect.shape) if isinstance(defect, torch.Tensor) else type(defect).__name__
+        raise ValueError(f"{type(problem).__name__}.conditions: {condition.name!r} gives values of shape {shape} on "
+                         f"{x.shape[0]} points; expected [{x.shape[0]}]: one number per point ([N], not [N, 1])")
+    return defect
+
+
 def condition_error(field: Field, condition: Condition, points: Points) -> torch.Tensor:
     """Pointwise defect of one condition on the sampled points (its own point for a PointValue)."""
     problem = field.problem
-    normal = None
     if condition.kind == "periodic":
         axis = problem.box.names.index(condition.axis)
         lo = points.boundary[points.boundary_face == problem.box.face_index(f"{condition.axis}.lo")]
@@ -176,18 +235,6 @@ def condition_error(field: Field, condition: Condition, points: Points) -> torch
         hi[:, axis] = problem.box.hi[axis]
         u_lo, u_hi = (field_jet(field.jet(p, "none"), problem, condition.field) for p in (lo, hi))
         return torch.cat([u_lo.value - u_hi.value, u_lo.first[:, axis] - u_hi.first[:, axis]])
-    if condition.kind == "initial":
-        x = points.initial
-    elif condition.kind == "interior":
-        x = points.interior
-    elif condition.kind == "point":
-        x = torch.tensor([condition.at], dtype=points.interior.dtype, device=points.interior.device)
-    else:
-        x, normal = problem.boundary_part(condition, points)
+    x, normal = condition_points(problem, condition, points)
     u = field_jet(field.jet(x, problem.condition_modes[condition.name]), problem, condition.field)
-    defect = condition.defect(u, x, normal)
-    if not isinstance(defect, torch.Tensor) or tuple(defect.shape) != (x.shape[0],):
-        shape = list(defect.shape) if isinstance(defect, torch.Tensor) else type(defect).__name__
-        raise ValueError(f"{type(problem).__name__}.conditions: {condition.name!r} gives values of shape {shape} on "
-                         f"{x.shape[0]} points; expected [{x.shape[0]}]: one number per point ([N], not [N, 1])")
-    return defect
+    return _defect(problem, condition, u, x, normal)
