@@ -134,7 +134,7 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
     problem = field.problem
     causal = (causal_epsilon == "auto" or causal_epsilon > 0) and problem.box.has_time
     observations = problem.data if observations is None else observations
-    named, shared = _one_pass(field, points, observations)
+    named, shared = _shared_passes(field, points, observations)
     terms = {}
     for name, r in named.items():
         if causal:
@@ -156,7 +156,7 @@ def loss_terms(field: Field, points: Points, causal_epsilon: float | str = 0.0, 
         term = _mse(error, across_ranks)
         terms[condition.name] = condition.weight * term if isinstance(condition, Condition) else term
     for data in observations:
-        values = shared[data.name][0].value if data.name in shared else field(data.x)
+        values = shared[data.name][0].value
         terms[data.name] = _mse(data.misfit(values[:, problem.fields.index(data.field)]), across_ranks)
     for name, term in (grid_terms or {}).items():
         terms[name] = grid_term(field, term, across_ranks)
@@ -183,25 +183,40 @@ def _reads_within(mode, jet_mode) -> bool:
     return mode in (jet_mode, "value") or (mode == "none" and jet_mode != "value")
 
 
-def _one_pass(field: Field, points: Points, observations: Sequence[Observations]):
-    """The residuals and, from the same network pass, the jets of the soft conditions and the values at the
-    observations that read no more derivatives than the residual: one evaluation on all their points (as
-    MLP PINN libraries do), not one small pass (and its fixed cost) per set of points. Returns (the named
-    residuals, {condition or data name: (jet, points, normals)})."""
+def _shared_passes(field: Field, points: Points, observations: Sequence[Observations]):
+    """The residuals and the jets of the soft conditions and of the observations, with one network pass per jet
+    mode instead of one per set of points: the sets read in one mode are evaluated together (a set of points
+    two conditions share, once), and a condition on the interior points that reads no more than the residual
+    takes the residual's own jet. Each pass has a fixed cost that dominates for the few points of a condition;
+    joining the conditions' points to the residual's pass instead would carry every derivative term there
+    (slower on the lid-driven cavity, docs/benchmarks.md). Returns (the named residuals, {condition or data
+    name: (jet, points, normals)}); periodic conditions and derivative sets of any order keep passes of their
+    own."""
     problem = field.problem
-    mode = problem.derivatives
-    parts = []
-    if field.derivatives == "jet":
-        for condition in problem.soft_conditions:
-            if condition.kind != "periodic" and _reads_within(problem.condition_modes[condition.name], mode):
-                parts.append((condition.name, *condition_points(problem, condition, points)))
-        parts += [(data.name, data.x, None) for data in observations if _reads_within("value", mode)]
-    if not parts:
-        return residuals(field, points.interior), {}
-    x = torch.cat([points.interior, *(x for _, x, _ in parts)])
-    jets = field.jet(x, mode).split_rows([points.interior.shape[0], *(x.shape[0] for _, x, _ in parts)])
-    named = _named_residuals(problem, jets[0], points.interior)
-    return named, {name: (u, x, normal) for (name, x, normal), u in zip(parts, jets[1:])}
+    residual_mode = problem.derivatives
+    wanted = []  # (name, mode, points, normals)
+    for condition in problem.soft_conditions:
+        mode = problem.condition_modes[condition.name]
+        if condition.kind != "periodic" and isinstance(mode, str):
+            shares = condition.kind == "interior" and _reads_within(mode, residual_mode)
+            wanted.append((condition.name, residual_mode if shares else mode,
+                           *condition_points(problem, condition, points)))
+    wanted += [(data.name, "value", data.x, None) for data in observations]
+    own_pass = not isinstance(residual_mode, str)  # derivatives of any order: a TaylorJet of its own
+    sets = {} if own_pass else {residual_mode: [points.interior]}  # per mode, its distinct sets of points
+    where = {}  # name -> (mode, index of its set)
+    for name, mode, x, _ in wanted:
+        known = sets.setdefault(mode, [])
+        index = next((i for i, other in enumerate(known) if other is x or (
+            other.shape == x.shape and torch.equal(other, x))), len(known))
+        if index == len(known):
+            known.append(x)
+        where[name] = (mode, index)
+    jets = {mode: field.jet(torch.cat(xs), mode).split_rows([x.shape[0] for x in xs]) for mode, xs in sets.items()}
+    named = residuals(field, points.interior) if own_pass else _named_residuals(
+        problem, jets[residual_mode][0], points.interior)
+    return named, {name: (jets[mode][index], x, normal) for (name, _, x, normal), (mode, index) in
+                   zip(wanted, where.values())}
 
 
 def condition_points(problem, condition: Condition, points: Points) -> tuple[torch.Tensor, torch.Tensor | None]:

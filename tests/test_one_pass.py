@@ -1,6 +1,6 @@
-"""One network pass per step (kanpde.loss): the residual, the soft conditions and the observations that read
-no more derivatives than the residual come from one evaluation on all their points, and give the same loss
-terms and gradients as one pass per set of points."""
+"""One network pass per jet mode and step (kanpde.loss): the soft conditions and observations read in one mode are
+evaluated together, a condition on the interior points takes the residual's jet, and the loss terms and their
+gradients are those of one pass per set of points."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import kanpde
 import kanpde.loss
 from kanpde.field import Field
 from kanpde.geometry import Sampler
-from kanpde.loss import loss_terms
+from kanpde.loss import condition_error, loss_terms
 from kanpde.nets import KAN, MLP
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -43,45 +43,63 @@ class Mixed(kanpde.Problem):
         return u.d("t") - 0.1 * u.d("x", "x") - torch.cos(x[:, 0])
 
 
-def _terms_and_gradients(field: Field, points, monkeypatch, together: bool):
-    calls = []
-    jet = field.jet
+def _counted(field: Field, monkeypatch) -> list:
+    calls, jet = [], field.jet
 
     def counted(x, mode):
-        calls.append(mode)
+        calls.append((mode, x.shape[0]))
         return jet(x, mode)
 
-    with monkeypatch.context() as patch:
-        patch.setattr(field, "jet", counted)
-        if not together:
-            patch.setattr(kanpde.loss, "_reads_within", lambda mode, jet_mode: False)
-        terms = loss_terms(field, points)
-        gradients = torch.autograd.grad(sum(terms.values()), list(field.parameters()))
-    return {name: value.detach() for name, value in terms.items()}, gradients, calls
+    monkeypatch.setattr(field, "jet", counted)
+    return calls
 
 
+def _separately(field: Field, points) -> dict[str, torch.Tensor]:
+    """Every loss term from a network pass of its own (residual, condition, data set)."""
+    problem = field.problem
+    terms = {"residual": kanpde.loss.residual(field, points.interior).square().mean()}
+    for condition in problem.soft_conditions:
+        terms[condition.name] = condition.weight * condition_error(field, condition, points).square().mean()
+    for data in problem.data:
+        terms[data.name] = data.misfit(field(data.x)[:, 0]).square().mean()
+    return terms
+
+
+@pytest.mark.parametrize("derivatives", ["jet", "autograd"])
 @pytest.mark.parametrize("net", [lambda: KAN([2, 4, 1], grid=4), lambda: MLP([2, 8, 8, 1])])
-def test_one_pass_gives_the_terms_and_gradients_of_separate_passes(net, monkeypatch):
+def test_one_pass_per_mode_gives_the_terms_and_gradients_of_one_pass_per_set(net, derivatives, monkeypatch):
     torch.manual_seed(0)
     problem = Mixed()
-    field = Field(net().double(), problem)
+    field = Field(net().double(), problem, derivatives=derivatives)
     points = Sampler(problem.box, 50, 20, 10, seed=3, dtype=torch.float64).sample(0)
-    together, gradients, calls = _terms_and_gradients(field, points, monkeypatch, together=True)
-    apart, reference, separate = _terms_and_gradients(field, points, monkeypatch, together=False)
-    assert list(together) == list(apart) == problem.loss_terms()
-    for name in together:
-        assert torch.allclose(together[name], apart[name], rtol=1e-12, atol=1e-14), name
-    for g, g_ref in zip(gradients, reference):
+    parameters = list(field.parameters())
+    reference = _separately(field, points)
+    reference_gradients = torch.autograd.grad(sum(reference.values()), parameters)
+    calls = _counted(field, monkeypatch)
+    terms = loss_terms(field, points)
+    gradients = torch.autograd.grad(sum(terms.values()), parameters)
+    assert list(terms) == list(reference) == problem.loss_terms()
+    for name in terms:
+        assert torch.allclose(terms[name], reference[name], rtol=1e-12, atol=1e-14), name
+    for g, g_ref in zip(gradients, reference_gradients):
         assert torch.allclose(g, g_ref, rtol=1e-10, atol=1e-13)
-    # one pass for everything 'diagonal' holds, two for the periodic pair, one for the 'full' condition
-    assert calls == ["diagonal", "none", "none", "full"]
-    assert len(separate) == 1 + 8 + 1  # the residual, seven conditions (the periodic pair twice), the data
+    # the residual; the values (x = 0, the initial values, the point, the data: 20·½ + 10 + 1 + 30 points);
+    # the first derivatives (x = 1, the initial rate: 10 + 10 points, the initial points once per mode);
+    # the 'full' condition; the periodic pair on its own
+    boundary = int((points.boundary[:, 0] == 0).sum())
+    assert calls == [("diagonal", 50), ("value", boundary + 10 + 1 + 30), ("none", 20 - boundary + 10),
+                     ("full", 20 - boundary), ("none", boundary), ("none", boundary)]
 
 
-def test_nested_autograd_keeps_one_pass_per_set_of_points(monkeypatch):
-    """derivatives: autograd (the reference path) evaluates every set of points on its own."""
-    problem = Mixed()
-    field = Field(KAN([2, 3, 1], grid=3).double(), problem, derivatives="autograd")
-    points = Sampler(problem.box, 20, 10, 6, seed=4, dtype=torch.float64).sample(0)
-    _, _, calls = _terms_and_gradients(field, points, monkeypatch, together=True)
-    assert len(calls) == 10 and calls[0] == "diagonal"
+def test_a_condition_on_the_interior_points_takes_the_residuals_jet(monkeypatch):
+    class Constrained(Mixed):
+        conditions = [kanpde.Condition(lambda u, x: u.d("x") - 1.0, on="interior", name="slope")]
+
+    problem = Constrained()
+    field = Field(MLP([2, 6, 1]).double(), problem)
+    points = Sampler(problem.box, 40, 0, 0, seed=5, dtype=torch.float64).sample(0)
+    calls = _counted(field, monkeypatch)
+    terms = loss_terms(field, points)
+    assert calls == [("diagonal", 40), ("value", 30)]  # the residual's pass, and the data's
+    expected = (field.jet(points.interior, "none").d("x") - 1.0).square().mean()
+    assert torch.allclose(terms["slope"], expected, rtol=1e-12)
