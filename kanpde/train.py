@@ -204,9 +204,6 @@ class Trainer:
                 terms[name] = modes.SineModes(box.lo, box.hi, settings.modes, settings.grid, dtype=dtype,
                                               device=device, part=part, key=key)
                 continue
-            if self.world.parallel and name == propagation.TERM:
-                raise ValueError(f"{key}: not supported under torchrun yet (a 2-rank run did not match one "
-                                 "process in its L-BFGS steps); train it in one process")
             if not box.has_time:
                 raise ValueError(f"{key}: needs a time coordinate (it integrates the residual in time); "
                                  f"{problem.name}'s box has none")

@@ -109,6 +109,41 @@ def test_only_rank_0_writes_and_reports(runs):
     assert not list((root / "two").glob(".*.tmp"))
 
 
+PROPAGATED = {  # Allen–Cahn with the propagated residual, causal weights frozen in L-BFGS; 11 time columns: 6 + 5
+    "problem": {"name": "allen_cahn", "params": {"hard": True}},
+    "model": {"type": "kan", "width": [2, 3, 1], "grid": 3},
+    "points": {"interior": 301, "sampler": "sobol"},
+    "train": {"device": "cpu", "causal_epsilon": 10.0, "propagated_residual": {"grid": [11, 9]},
+              "loss_weights": {"propagated_residual": 5.0},
+              "stages": [{"optimizer": "adam", "steps": 2, "lr": 0.01},
+                         {"optimizer": "lbfgs", "steps": 5, "causal_epsilon": 1.0e4}]},
+    "evaluate": {"every": 0},
+    "output": {"plots": False},
+}
+
+
+def test_two_ranks_match_one_process_with_the_propagated_residual(tmp_path):
+    """The propagated residual's grid split over 2 ranks (resumed there after the Adam steps): the same
+    parameters, losses and terms as one process through L-BFGS."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(PROPAGATED))
+    solve(PROPAGATED, out=tmp_path / "single", quiet=True)
+    adam = {**PROPAGATED, "train": {**PROPAGATED["train"], "stages": PROPAGATED["train"]["stages"][:1]}}
+    solve(adam, out=tmp_path / "two", quiet=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "kanpde",
+               "solve", "config.yaml", "--out", "two", "--resume", "--quiet"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    two = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)["trainer"]
+    single = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=False)["trainer"]
+    for name, value in single["field"].items():
+        assert_close(two["field"][name], value, 1e-10)
+    assert [row["step"] for row in two["history"]] == list(range(1, 8))
+    for row, expected in zip(two["history"], single["history"]):
+        for term in ("loss", "residual", "propagated_residual"):
+            assert row[term] == pytest.approx(expected[term], rel=1e-11, abs=0), (row["step"], term)
+
+
 def _threads_as_ranks(work, size: int = 2) -> list:
     """Run ``work(world, across_ranks)`` in ``size`` threads, ``across_ranks`` summing over them."""
     barrier, slots, results = threading.Barrier(size), [None] * size, [None] * size
