@@ -31,6 +31,7 @@ test_propagated_residual.py), and a 2-rank run matches one process (tests/test_d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -61,13 +62,11 @@ class PropagatedResidual:
         columns = torch.cartesian_prod(*(torch.arange(self.grid[a]) for a in space)).reshape(-1, len(space))
         columns = torch.tensor_split(columns, part[1])[part[0]]
         steps = self.grid[time_axis]
-        self.columns, self.steps = columns.shape[0], steps
-        self.total = steps * int(torch.tensor([self.grid[a] for a in space]).prod())
-        index = torch.empty(self.columns, steps, dimension, dtype=torch.long)
-        for position, axis in enumerate(space):
-            index[:, :, axis] = columns[:, position, None]
-        index[:, :, time_axis] = torch.arange(steps)
-        index = index.reshape(-1, dimension)
+        self.columns, self.steps, self.total = columns.shape[0], steps, math.prod(self.grid)
+        # the cells' indices [columns, steps, (space…, time)], then the coordinates put back in the box's order
+        cells = torch.cat([columns[:, None, :].expand(-1, steps, -1),
+                           torch.arange(steps)[None, :, None].expand(self.columns, -1, 1)], dim=2)
+        index = cells[..., torch.tensor([*space, time_axis]).argsort()].reshape(-1, dimension)
         fractions = (index.to(dtype) + 0.5) / torch.tensor(self.grid, dtype=dtype)
         lo_, hi_ = torch.tensor(lo, dtype=dtype), torch.tensor(hi, dtype=dtype)
         self.points = (lo_ + (hi_ - lo_) * fractions).to(device)
