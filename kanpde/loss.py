@@ -204,19 +204,18 @@ def _shared_passes(field: Field, points: Points, observations: Sequence[Observat
     wanted += [(data.name, "value", data.x, None) for data in observations]
     own_pass = not isinstance(residual_mode, str)  # derivatives of any order: a TaylorJet of its own
     sets = {} if own_pass else {residual_mode: [points.interior]}  # per mode, its distinct sets of points
-    where = {}  # name -> (mode, index of its set)
-    for name, mode, x, _ in wanted:
+    placed = []  # per wanted set: the index of its points among its mode's sets
+    for _, mode, x, _ in wanted:
         known = sets.setdefault(mode, [])
         index = next((i for i, other in enumerate(known) if other is x or (
             other.shape == x.shape and torch.equal(other, x))), len(known))
         if index == len(known):
             known.append(x)
-        where[name] = (mode, index)
+        placed.append(index)
     jets = {mode: field.jet(torch.cat(xs), mode).split_rows([x.shape[0] for x in xs]) for mode, xs in sets.items()}
     named = residuals(field, points.interior) if own_pass else _named_residuals(
         problem, jets[residual_mode][0], points.interior)
-    return named, {name: (jets[mode][index], x, normal) for (name, _, x, normal), (mode, index) in
-                   zip(wanted, where.values())}
+    return named, {name: (jets[mode][index], x, normal) for (name, mode, x, normal), index in zip(wanted, placed)}
 
 
 def condition_points(problem, condition: Condition, points: Points) -> tuple[torch.Tensor, torch.Tensor | None]:

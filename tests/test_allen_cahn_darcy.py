@@ -245,7 +245,8 @@ def test_symmetric_darcy_is_exactly_invariant_under_the_point_reflection():
 
 # -- configs ------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["allen_cahn", "allen_cahn_periodic", "darcy", "darcy_mlp", "allen_cahn_lbfgs",
-                                  "allen_cahn_periodic_lbfgs", "allen_cahn_periodic_target", "allen_cahn_target"])
+                                  "allen_cahn_periodic_lbfgs", "allen_cahn_periodic_target", "allen_cahn_target",
+                                  "darcy_target"])
 def test_builtin_configs_load_and_build(name):
     config = load_config(name)
     problem = build_problem(config.problem)
