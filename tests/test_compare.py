@@ -134,16 +134,18 @@ def test_reproduce_tables_tiny(tmp_path, table, capsys):
 
 @pytest.mark.parametrize("budget", ["tiny", "quick", "full"])
 def test_reproduce_tables_ours_rows_overrides(budget):
-    """The symmetric rows build the symmetry in; kan_propagated adds the propagated residual, off (weight 0)
-    until its last stage, on the budget's grid."""
+    """The symmetric rows build the symmetry in (kan_100_g10_quintic with splines of order 5); kan_propagated adds
+    the propagated residual, off (weight 0) until its last stage, on the budget's grid."""
     script = _script()
     rows = {(table, row.label): (row, script.BUDGETS[budget][table]) for table in script.TABLES
             for row in script.TABLES[table]["rows"]}
-    for table, label in [("allen_cahn", "kan_propagated"), ("darcy", "kan_100_g10_symmetric")]:
+    for table, label in [("allen_cahn", "kan_propagated"), ("darcy", "kan_100_g10_symmetric"),
+                         ("darcy", "kan_100_g10_quintic")]:
         row, plan = rows[table, label]
         config = load_config(script.TABLES[table]["config"], [*plan["sets"], *script.row_overrides(row, plan)])
         assert config.problem.params["symmetric"] is True, label
         assert list(config.model.width) == row.model["width"] and config.model.grid == row.model["grid"]
+        assert config.model.order == (5 if label == "kan_100_g10_quintic" else 3)
         weights = [stage.loss_weights for stage in config.train.stages]
         if label == "kan_propagated":
             assert tuple(config.train.propagated_residual.grid) == ((8, 8) if budget == "tiny" else (200, 200))
@@ -155,7 +157,7 @@ def test_reproduce_tables_ours_rows_overrides(budget):
             assert config.train.propagated_residual is None and not any(weights)
             assert row.kind == rows[table, "kan_100_g10_lbfgs"][0].kind == "kan_lbfgs"
     for (_, label), (row, plan) in rows.items():  # the other rows stay unsymmetric, without the term
-        if label not in ("kan_propagated", "kan_100_g10_symmetric"):
+        if label not in ("kan_propagated", "kan_100_g10_symmetric", "kan_100_g10_quintic"):
             overrides = " ".join(script.row_overrides(row, plan))
             assert "symmetric" not in overrides and "propagated" not in overrides, label
 
@@ -193,5 +195,6 @@ def test_reproduce_tables_rows_rejects_unknown_label(tmp_path, capsys, rows, nam
     assert exit_info.value.code == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(errors) == 1 and "--rows: no " in errors[0] and named in errors[0], errors
-    assert "rows: kan_10_g20, kan_100_g10, " in errors[0] and errors[0].endswith("kan_100_g10_symmetric)")
+    assert "rows: kan_10_g20, kan_100_g10, " in errors[0]
+    assert errors[0].endswith("kan_100_g10_symmetric, kan_100_g10_quintic)")
     assert not (tmp_path / "out").exists()
