@@ -186,4 +186,3 @@ def test_settings_the_problem_cannot_take_are_one_line_errors(tmp_path, problem,
 
 def test_the_term_name_is_reserved():
     assert kanpde.propagation.TERM in kanpde.problem.RESERVED
-
