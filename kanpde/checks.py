@@ -48,10 +48,8 @@ def check_config(config: Config, problem: Problem, report: Callable[[str], None]
                 report(f"{key}: {value} is ignored: {problem.name} has no time coordinate, so no initial points")
     if train.tf32 and train.dtype != "float32":
         report("train.tf32 is ignored: TensorFloat-32 applies to float32 on CUDA only (train.dtype is float64)")
-    if train.compile and (config.model.type == "kan" or train.derivatives == "autograd"):
-        why = ("KAN layers run eagerly (their hand-written backward is faster than compiled code)"
-               if config.model.type == "kan" else "it compiles the closed-form jets, not nested autograd")
-        report(f"train.compile is ignored: {why}")
+    if train.compile and train.derivatives == "autograd":
+        report("train.compile is ignored: it compiles the closed-form jets, not nested autograd")
     total = sum(stage.steps for stage in train.stages)
     grid_keys = {"train.grid_schedule": bool(train.grid_schedule), "train.grid_update_every": train.grid_update_every,
                  "train.grid_update_until": train.grid_update_until}

@@ -422,7 +422,7 @@ class TrainConfig:
     device: str = _f(choice("auto", "cpu", "cuda"), "auto")
     tf32: bool = _f(boolean, False)  # CUDA, float32: TensorFloat-32 matrix products (faster, ~1e-3 relative)
     derivatives: str = _f(choice("jet", "autograd"), "jet")
-    compile: bool = _f(boolean, False)  # torch.compile of a dense network's jet (kanpde.nets.compiled)
+    compile: bool = _f(boolean, False)  # torch.compile of the jet (kanpde.nets.compiled, nets.fused_kan)
     stages: tuple[StageConfig, ...] = _f(list_of(section(StageConfig), "a non-empty list of stage mappings", 1, 100),
                                          [{"optimizer": "adam", "steps": 1000}])
     grid_schedule: dict[int, int] = _f(mapping_of(Check("a non-negative integer", _step), integer(1, MAX_GRID),

@@ -9,7 +9,6 @@ from kanpde.autodiff import autograd_jet
 from kanpde.jet import Jet
 from kanpde.nets import compiled
 from kanpde.nets.base import JetModule
-from kanpde.nets.kan import KAN
 from kanpde.problem import Problem, did_you_mean
 from kanpde.taylor import Derivatives, TaylorJet
 from kanpde.univariate import sin_series
@@ -54,8 +53,8 @@ class Field(nn.Module):
 
     ``derivatives="jet"`` carries them forward in closed form; ``"autograd"`` uses nested
     autograd (the reference, and the fallback for networks that do not propagate jets).
-    ``compile`` (``train.compile``) runs a dense network's second-order jets through ``torch.compile``
-    (:mod:`kanpde.nets.compiled`; KANs stay eager).
+    ``compile`` (``train.compile``) runs the network's second-order jets through ``torch.compile``
+    (:mod:`kanpde.nets.compiled`; for a KAN, its layers' fused kernels, :mod:`kanpde.nets.fused_kan`).
     """
 
     def __init__(self, net: nn.Module, problem: Problem, derivatives: str = "jet", compile: bool = False):
@@ -65,7 +64,7 @@ class Field(nn.Module):
         if derivatives == "jet" and not isinstance(net, JetModule):
             raise ValueError("train.derivatives: 'jet' needs a kanpde network; use 'autograd' for other modules")
         self.net, self.problem, self.derivatives = net, problem, derivatives
-        self.compile = compile and derivatives == "jet" and not isinstance(net, KAN)
+        self.compile = compile and derivatives == "jet"
         box = problem.box
         self.register_buffer("_lo", torch.tensor(box.lo, dtype=torch.float64))
         self.register_buffer("_scale", torch.tensor(box.scale, dtype=torch.float64))

@@ -82,6 +82,15 @@ def locate(x: torch.Tensor, knots: torch.Tensor, uniform: bool) -> tuple[torch.T
     return cell.long(), inside, torch.addcmul(shifted, cell, width, value=-1)
 
 
+def cell_columns(h: torch.Tensor, knots: torch.Tensor, uniform: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """For values ``h`` [n, N] (points last), the column of a per-cell table with cells+1 columns per input
+    (i·(cells+1) + c; the last one, c = cells, for values outside the knots) and the offset s = h − t_c."""
+    cells = knots.shape[1] - 1
+    cell, inside, s = (part.T for part in locate(h.T, knots, uniform))
+    offsets = torch.arange(h.shape[0], device=h.device)[:, None] * (cells + 1)
+    return cell.masked_fill_(~inside, cells).add_(offsets), s
+
+
 def local_basis(
     x: torch.Tensor, knots: torch.Tensor, order: int, derivatives: int = 0, uniform: bool = False
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -44,8 +44,8 @@ from kanpde.train import Trainer
 
 MLP_WIDTH = [2, 20, 20, 20, 1]
 KAN_WIDTH, KAN_GRID = [2, 10, 10, 1], 10
-STEP_CONTENDERS = ("kanpde-mlp-trainer", "kanpde-mlp-compiled-trainer", "kanpde-kan-trainer", "deepxde-mlp-f64",
-                   "deepxde-mlp-f32")
+STEP_CONTENDERS = ("kanpde-mlp-trainer", "kanpde-mlp-compiled-trainer", "kanpde-kan-trainer",
+                   "kanpde-kan-compiled-trainer", "deepxde-mlp-f64", "deepxde-mlp-f32")
 # DeepXDE's point counts: its Burgers example, and the Poisson quick start's 2000 interior and 400 boundary points
 DEEPXDE_POINTS = {"burgers": {"num_domain": 2540, "num_boundary": 80, "num_initial": 160},
                   "poisson": {"num_domain": 2000, "num_boundary": 400, "num_initial": 0}}

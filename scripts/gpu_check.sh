@@ -4,7 +4,8 @@
 #
 #   scripts/gpu_check.sh [OUT.json]        (default gpu_check.json; run from the repository root)
 #
-# Steps, each under its own timeout (total at most 460 s): tests/test_gpu.py (jets, trainer and solve on CUDA);
+# Steps, each under its own timeout (total at most 470 s): tests/test_gpu.py (jets, trainer and solve on CUDA,
+# the compiled KAN kernels);
 # bench.py --device cuda, float64 then float32 with TF32: the [2,10,1] G=10 protocol row (kanpde-jet, -autograd,
 # mlp-autograd, mlp-jet) and the trainer-vs-DeepXDE steps on burgers and poisson; the quick start on CUDA. Exits 2
 # at once, with one line, when torch sees no CUDA device.
@@ -27,14 +28,14 @@ step() {  # step NAME SECONDS COMMAND...: run, record the exit status and the se
     status+=("\"$name\": {\"rc\": $rc, \"seconds\": $((SECONDS - start))}")
     tail -n 5 "$work/$name.log" >&2
 }
-step tests 120 python -m pytest -q -p no:cacheprovider tests/test_gpu.py --junitxml "$work/tests.xml"
+step tests 140 python -m pytest -q -p no:cacheprovider tests/test_gpu.py --junitxml "$work/tests.xml"
 step bench_float64 90 python scripts/bench.py --device cuda --dtype float64 --groups main --shapes "2,10,1:10" \
     --repeats 5 --no-pykan --json "$work/bench_float64.json"
 step bench_float32_tf32 90 python scripts/bench.py --device cuda --dtype float32 --tf32 --groups main \
     --shapes "2,10,1:10" --repeats 5 --no-pykan --json "$work/bench_float32_tf32.json"
 step steps_float64 90 python scripts/bench.py --device cuda --dtype float64 --groups burgers-step,poisson-step \
     --repeats 5 --no-compile --json "$work/steps_float64.json"
-step quick_start 70 python -m kanpde solve poisson.yaml --device cuda --out "$work/quick_start" --quiet --force
+step quick_start 60 python -m kanpde solve poisson.yaml --device cuda --out "$work/quick_start" --quiet --force
 python - "$work" "$out" "{$(IFS=,; echo "${status[*]}")}" <<'PY'
 import json, pathlib, sys, xml.etree.ElementTree as ET
 import torch

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import kanpde
+from kanpde.nets import fused_kan
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "bench.py"
@@ -201,11 +202,16 @@ def test_trainer_steps_train(problem, single_thread, keep_rng_state, monkeypatch
     initial)."""
     pinn = load_bench().bench_pinn
     monkeypatch.setattr(pinn, "DEEPXDE_POINTS", TINY_POINTS)
-    monkeypatch.setattr(torch, "compile", lambda function: function)  # tests/test_compiled.py compiles for real
+    # tests/test_compiled.py and tests/test_fused_kan.py compile for real; here the kernels run uncompiled
+    monkeypatch.setattr(torch, "compile", lambda function, **options: function)
+    for name, fresh in (("_KERNELS", {}), ("_CHECKED", set()), ("_FAILED", [])):
+        monkeypatch.setattr(fused_kan, name, fresh)
     assert pinn.kanpde_points(problem)["interior"] == sum(TINY_POINTS[problem].values())
     check_steps_train(problem, [c for c in pinn.STEP_CONTENDERS if c.startswith("kanpde")])
-    field, step = pinn.step_case("kanpde-mlp-compiled-trainer", problem, torch.float64, torch.device("cpu"))
-    assert field.compile and step.setup_seconds > 0  # the first (compiling) step is timed on its own
+    for contender in ("kanpde-mlp-compiled-trainer", "kanpde-kan-compiled-trainer"):
+        field, step = pinn.step_case(contender, problem, torch.float64, torch.device("cpu"))
+        assert field.compile and step.setup_seconds > 0  # the first (compiling) step is timed on its own
+    assert not fused_kan._FAILED and set(fused_kan._KERNELS) == {"forward", "terms", "table", "base"}
 
 
 @pytest.mark.slow

@@ -59,3 +59,27 @@ def test_solve_on_cuda(tmp_path):
          "evaluate": {"every": 10, "resolution": 21}, "output": {"plots": False}},
         out=tmp_path / "run", device="cuda", quiet=True)
     assert summary["device"].startswith("cuda") and summary["rel_l2"] < 2
+
+
+def test_compiled_kan_layers_on_cuda_match_the_cpu():
+    """``train.compile``'s fused KAN kernels (Triton on CUDA): the jet and the parameter gradients of the eager
+    CPU layers, float64."""
+    from kanpde.nets import fused_kan
+
+    torch.manual_seed(0)
+    net = KAN([2, 4, 3], grid=5).double()
+    x = torch.rand(64, 2, dtype=torch.float64) * 2 - 1
+
+    def jet_and_gradients(model, points):
+        stack = model.jet_forward(Jet.seed(points, "diagonal")).stack
+        grads = torch.autograd.grad(stack.square().sum(), list(model.parameters()))
+        return stack.detach().cpu(), [g.cpu() for g in grads]
+
+    cpu, cpu_grads = jet_and_gradients(net, x)
+    gpu_net = net.to(CUDA)
+    with fused_kan.enabled():
+        gpu, gpu_grads = jet_and_gradients(gpu_net, x.to(CUDA))
+    assert not fused_kan._FAILED
+    assert torch.allclose(gpu, cpu, rtol=1e-10, atol=1e-12)
+    for g, c in zip(gpu_grads, cpu_grads):
+        assert torch.allclose(g, c, rtol=1e-9, atol=1e-12 * c.abs().max())

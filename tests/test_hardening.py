@@ -282,7 +282,6 @@ NO_OPS = {
                             "train": {"grid_update_every": 2, "grid_update_until": 5}}, "train.grid_update_every"),
     "schedule-past-the-end": ({"train": {"grid_schedule": {50: 10}}}, "step 50 is past the last step"),
     "shrinking-grid": ({"model": {"grid": 10}, "train": {"grid_schedule": {5: 5}}}, "shrinks 10 -> 5"),
-    "compile-on-kan": ({"train": {"compile": True}}, "train.compile is ignored: KAN layers run eagerly"),
     "compile-with-autograd": ({"model": {"type": "mlp", "width": [2, 8, 1]},
                                "train": {"compile": True, "derivatives": "autograd"}}, "not nested autograd"),
 }

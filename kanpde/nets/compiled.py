@@ -1,4 +1,4 @@
-"""``train.compile``: a dense network's closed-form jet through ``torch.compile``.
+"""``train.compile``: a network's closed-form jet through ``torch.compile``.
 
 A jet of an MLP, SIREN or Fourier-feature MLP is a chain of small elementwise products (f'·∂h,
 f''·∂h∂h + f'·∂²h per activation) around a few matrix products; eager PyTorch makes one pass over memory
@@ -7,9 +7,10 @@ for each of them, forward and backward. ``torch.compile`` fuses them into a few 
 after a compilation of 20–60 s, and once more when the number of points first changes (then it compiles for
 any number). Costs and gains: docs/benchmarks.md, "torch.compile of the dense jet".
 
-KAN layers are not compiled: their hand-written backward already fuses the work, and compiling them
-measured 3× slower (same section). Only second-order jets (:class:`~kanpde.jet.Jet`) go through the compiled
-path; values (evaluation) and jets of higher order (:class:`~kanpde.taylor.TaylorJet`) stay eager.
+A KAN is not compiled as a whole: its layers' jets go through the fused kernels of
+:mod:`kanpde.nets.fused_kan` (one compilation serves every layer and number of points), and the rest of its
+jet stays eager. Only second-order jets (:class:`~kanpde.jet.Jet`) go through the compiled paths; values
+(evaluation) and jets of higher order (:class:`~kanpde.taylor.TaylorJet`) stay eager.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from collections.abc import Callable
 import torch
 
 from kanpde.jet import Jet
+from kanpde.nets import fused_kan
 from kanpde.nets.base import JetModule
+from kanpde.nets.kan import KAN
 
 _COMPILED: weakref.WeakKeyDictionary[JetModule, Callable[[Jet], Jet]] = weakref.WeakKeyDictionary()
 """One compiled jet forward per network object (a copy of a network gets its own)."""
@@ -32,8 +35,16 @@ def jet_forward(net: JetModule) -> Callable[[Jet], Jet]:
     one warning on stderr) if compilation fails, e.g. where torch.compile has no C++ compiler to use."""
     compiled = _COMPILED.get(net)
     if compiled is None:
-        compiled = _COMPILED[net] = _with_fallback(net)
+        compiled = _COMPILED[net] = _fused_layers(net) if isinstance(net, KAN) else _with_fallback(net)
     return compiled
+
+
+def _fused_layers(net: KAN) -> Callable[[Jet], Jet]:
+    def forward(u: Jet) -> Jet:
+        with fused_kan.enabled():
+            return net.jet_forward(u)
+
+    return forward
 
 
 def _with_fallback(net: JetModule) -> Callable[[Jet], Jet]:
@@ -47,8 +58,8 @@ def _with_fallback(net: JetModule) -> Callable[[Jet], Jet]:
             return compiled(u)
         except Exception as error:  # noqa: BLE001 - the network's own code is eager-tested; the compiler failed
             state["compiled"] = None
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            print(f"kanpde: warning: train.compile: torch.compile failed ({reason}); training continues eagerly",
+            print(f"kanpde: warning: train.compile: torch.compile failed ({fused_kan.first_line(error)}); "
+                  "training continues eagerly",
                   file=sys.stderr)
             return net.jet_forward(u)
 

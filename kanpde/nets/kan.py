@@ -30,7 +30,7 @@ from torch import nn
 
 from kanpde import splines
 from kanpde.jet import Jet, outer_terms, outer_terms_adjoint
-from kanpde.nets import knots
+from kanpde.nets import fused_kan, knots
 from kanpde.nets.base import JetModule, Sequential, check_width, silu_derivatives
 from kanpde.nets.library import NAMES, affine_derivatives
 from kanpde.taylor import TaylorJet
@@ -61,10 +61,8 @@ class _LayerJet(torch.autograd.Function):
         terms = stack.permute(1, 2, 0).contiguous()  # [T, n, N]; a view when the stack came from a layer
         h = terms[0]
         n, points = h.shape
-        k, cells = layer.order, layer.knots.shape[1] - 1
-        cell, inside, s = (part.T for part in splines.locate(h.T, layer.knots, layer.uniform))  # [n, N]
-        # column i·(cells+1) + cell of the table for every point: cell = cells outside the knots
-        cell = cell.masked_fill_(~inside, cells).add_(torch.arange(n, device=h.device)[:, None] * (cells + 1))
+        k = layer.order
+        cell, s = splines.cell_columns(h, layer.knots, layer.uniform)  # the table's column per point, [n, N]
         derivatives = 1 if u.mode == "none" else 2
         count = derivatives + 1 + ctx.needs_input_grad[0]  # orders of φ: one more for ∂/∂h
         powers = [s][:k]  # e_1 … e_k, [n, N]
@@ -350,8 +348,11 @@ class KANLayer(JetModule):
     def _spline_jet_forward(self, u: Jet) -> Jet:
         if isinstance(u, TaylorJet):  # any order: Faà di Bruno with the edges' derivatives, autograd backward
             return u.edge_sum(self.edge_derivatives(u.value, u.order))
-        if u.mode != "value":  # closed-form jets with a hand-written backward
-            return u._like(_LayerJet.apply(u.stack, self._cell_table(), self.base_weight, u, self))
+        if u.mode != "value":  # closed-form jets with a hand-written backward, or compiled kernels (train.compile)
+            table = self._cell_table()
+            stack = (fused_kan.layer_jet(u, table, self.base_weight, self.knots, self.uniform, self.order)
+                     if fused_kan.active() else None)
+            return u._like(_LayerJet.apply(u.stack, table, self.base_weight, u, self) if stack is None else stack)
         # the plain forward: ordinary torch code, differentiable to any order for nested autograd
         h = u.value
         polynomial, s = self._edge_polynomials(self.spline_weight[:, None, :] * self.coef, h)
