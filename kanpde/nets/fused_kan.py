@@ -137,9 +137,11 @@ class _FusedLayerJet(torch.autograd.Function):
     @staticmethod
     def forward(ctx, stack: torch.Tensor, table: torch.Tensor, base_weight: torch.Tensor, knots: torch.Tensor,
                 uniform: bool, order: int, dim: int, mode: str) -> torch.Tensor:
-        terms = stack.permute(1, 2, 0).contiguous()  # [T, n, N]; a view when the stack came from a layer
+        # plain tensors whether or not they are parameters or need gradients (training, evaluation): each of
+        # these properties is a guard of torch.compile, and a change would compile the kernel again
+        terms = stack.permute(1, 2, 0).contiguous().detach()  # [T, n, N]; a view when the stack came from a layer
+        table, base_weight = table.detach(), base_weight.detach()
         column, s = splines.cell_columns(terms[0], knots, uniform)  # eager: a binary search on moved knots
-        base_weight = base_weight.detach()  # a plain tensor whether or not it is a Parameter: one compilation
         out = _kernel("forward")(terms, column, s, table, base_weight, order, dim, mode)
         ctx.save_for_backward(terms, column, s, table, base_weight)
         ctx.spec = (order, dim, mode)
