@@ -59,8 +59,7 @@ def _with_fallback(net: JetModule) -> Callable[[Jet], Jet]:
         except Exception as error:  # noqa: BLE001 - the network's own code is eager-tested; the compiler failed
             state["compiled"] = None
             print(f"kanpde: warning: train.compile: torch.compile failed ({fused_kan.first_line(error)}); "
-                  "training continues eagerly",
-                  file=sys.stderr)
+                  "training continues eagerly", file=sys.stderr)
             return net.jet_forward(u)
 
     return forward

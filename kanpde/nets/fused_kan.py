@@ -15,8 +15,8 @@ and ``torch.compile`` turns each of these into one loop nest that keeps φ^(d) i
 The arrays that cross memory are the jets ([T, n, N] in, [T, m, N] out), never the [d, m, n, N] edge
 arrays; each backward kernel recomputes what it needs from the jets, so no two kernels share a large
 intermediate. Shapes are compiled symbolically: one compilation per kernel, jet mode, dimension and spline
-order serves every layer and every number of points (Burgers' KAN [2,10,10,1]: four graphs, about 20–80 s
-on a 2-core CPU, once per machine while torch's cache in /tmp lasts). A jet of the network's inputs
+order serves every layer and every number of points (Burgers' KAN [2,10,10,1]: four graphs, 60–80 s on a
+2-core CPU with an empty cache, 12–26 s once torch's cache in /tmp holds their builds). A jet of the network's inputs
 (``seed_scale`` set) is taken as the ordinary jet it is. The knot cells are found eagerly (a division on a
 uniform grid, a binary search on knots that grid updates moved). Layers with one input or one output (an
 output layer [n → 1]) and jets of one point keep the eager path.
