@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from kanpde.config import Config, dump_config
+from kanpde.errors import first_line
 
 FILES = ("config.yaml", "summary.json", "history.csv", "solution.h5", "checkpoint.pt")
 RUN_ENTRIES = (*FILES, "plots")  # what a run writes; anything else in the folder is the user's
@@ -62,9 +63,8 @@ def read_checkpoint_file(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # zip/pickle/EOF errors of torch.load on a damaged file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"--resume: {path} is not a readable checkpoint ({reason[:120]}); move it away "
-                              "to start from the beginning") from None
+        raise CheckpointError(f"--resume: {path} is not a readable checkpoint ({first_line(error)[:120]}); "
+                              "move it away to start from the beginning") from None
     if not isinstance(state, dict) or not isinstance(state.get("trainer"), dict) \
             or not {"field", "step", "history"} <= set(state["trainer"]):
         raise CheckpointError(f"--resume: {path} is not a kanpde checkpoint (no trainer state); move it away "

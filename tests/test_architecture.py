@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1] / "kanpde"
 #: Layers, lowest first: a module may import only from its own layer and the layers before it.
 #: ``name.*`` matches the package ``name`` and everything under it.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("base", ["kanpde.version", "kanpde.config", "kanpde.reference.*"]),  # config; numpy/scipy reference solvers
+    # config, one-line error reports; numpy/scipy reference solvers
+    ("base", ["kanpde.version", "kanpde.errors", "kanpde.config", "kanpde.reference.*"]),
     ("geometry", ["kanpde.geometry.*"]),  # domains, sampling, distance functions; meshing for FEM references
     ("jet", ["kanpde.jet", "kanpde.taylor", "kanpde.univariate", "kanpde.splines", "kanpde.autodiff"]),
     ("nets", ["kanpde.nets.*"]),  # nets.library: snapping functions; nets.sparse: sparsity, pruning, snapping

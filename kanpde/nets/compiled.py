@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import torch
 
+from kanpde.errors import first_line
 from kanpde.jet import Jet
 from kanpde.nets import fused_kan
 from kanpde.nets.base import JetModule
@@ -58,7 +59,7 @@ def _with_fallback(net: JetModule) -> Callable[[Jet], Jet]:
             return compiled(u)
         except Exception as error:  # noqa: BLE001 - the network's own code is eager-tested; the compiler failed
             state["compiled"] = None
-            print(f"kanpde: warning: train.compile: torch.compile failed ({fused_kan.first_line(error)}); "
+            print(f"kanpde: warning: train.compile: torch.compile failed ({first_line(error)}); "
                   "training continues eagerly", file=sys.stderr)
             return net.jet_forward(u)
 

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 import torch
 
 from kanpde import splines
+from kanpde.errors import first_line
 from kanpde.jet import Jet, outer_terms, outer_terms_adjoint
 from kanpde.nets.base import silu_derivatives
 
@@ -163,12 +164,6 @@ class _FusedLayerJet(torch.autograd.Function):
         return grad_stack, grad_table, grad_base, None, None, None, None, None
 
 
-def first_line(error: Exception) -> str:
-    """The first line of an error's message (a compiler's can run to pages), or its type."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 _CHECKED: set[tuple] = set()
 _ACTIVE = [0]  # > 0 inside :func:`enabled`
 
@@ -216,4 +211,4 @@ def layer_jet(u: Jet, table: torch.Tensor, base_weight: torch.Tensor, knots: tor
         return None
 
 
-__all__ = ["active", "enabled", "first_line", "layer_jet"]
+__all__ = ["active", "enabled", "layer_jet"]
