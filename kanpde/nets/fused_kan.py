@@ -52,7 +52,7 @@ def _edges(h: torch.Tensor, column: torch.Tensor, s: torch.Tensor, table: torch.
     (``table`` and ``base_weight`` as in :class:`~kanpde.nets.kan._LayerJet`)."""
     b = [table[p][:, column] for p in range(order + 1)]  # b_p of every edge on its point's cell, [m, n, N]
     powers = _powers(s, order)
-    silu = silu_derivatives(h, max(count - 1, 1))
+    silu = silu_derivatives(h, count - 1)
     weight = base_weight.T[:, :, None]  # [m, n, 1]
     phi = []
     for d in range(count):
@@ -105,7 +105,7 @@ def _grad_terms(grad, terms, column, s, table, base_weight, order: int, dim: int
 def _grad_base_weight(grad, terms, dim: int, mode: str) -> torch.Tensor:
     """∂loss/∂w_b [n, m] = Σ_points Σ_d ∂φ^(d)·silu^(d)."""
     adjoints = _phi_adjoints(grad, terms, dim, mode)
-    silu = silu_derivatives(terms[0], max(len(adjoints) - 1, 1))
+    silu = silu_derivatives(terms[0], len(adjoints) - 1)
     return sum((adjoint * silu[d]).sum(2) for d, adjoint in enumerate(adjoints)).T
 
 
@@ -116,7 +116,7 @@ def _grad_table(grad, terms, column, s, table, order: int, dim: int, mode: str) 
     per_point = []
     for p in range(order + 1):
         rows = [adjoint * powers[p - d] for d, adjoint in enumerate(adjoints) if d <= p]
-        per_point.append(sum(rows[1:], rows[0]).expand(table.shape[1], *terms.shape[1:]))
+        per_point.append(sum(rows[1:], rows[0]))  # [m, n, N]
     per_point = torch.stack(per_point).flatten(2)
     return torch.zeros_like(table).index_add_(2, column.flatten(), per_point)
 
@@ -178,21 +178,17 @@ def enabled() -> Iterator[None]:
         _ACTIVE[0] -= 1
 
 
-def active() -> bool:
-    """Inside :func:`enabled`, and compiling has not failed."""
-    return _ACTIVE[0] > 0 and not _FAILED
-
-
 def layer_jet(u: Jet, table: torch.Tensor, base_weight: torch.Tensor, knots: torch.Tensor, uniform: bool,
               order: int) -> torch.Tensor | None:
-    """The layer's output stack by the compiled kernels, or None where the eager layer does it: a single point,
+    """The layer's output stack by the compiled kernels, or None where the eager layer does it: outside
+    :func:`enabled`, a single point,
     input or output (e.g. a network's output layer [n → 1]: it gains little, and compiling a kernel for each
     such size would cost more), or compiling failed (one warning on stderr, e.g. no C++ compiler for
     torch.compile to use), now or before.
 
     The first call for a jet mode, dimension, order, dtype and device also runs the backward kernels once, so
     that a compilation that fails does so here, where the eager layer can still take over."""
-    if _FAILED or min(u.stack.shape[0], u.stack.shape[2], table.shape[1]) < 2:
+    if not _ACTIVE[0] or _FAILED or min(u.stack.shape[0], u.stack.shape[2], table.shape[1]) < 2:
         return None
     key = (u.mode, u.dim, order, table.dtype, table.device.type)
     try:
@@ -211,4 +207,4 @@ def layer_jet(u: Jet, table: torch.Tensor, base_weight: torch.Tensor, knots: tor
         return None
 
 
-__all__ = ["active", "enabled", "layer_jet"]
+__all__ = ["enabled", "layer_jet"]

@@ -318,9 +318,7 @@ class KANLayer(JetModule):
         :class:`_LayerJet`), so φ^(d) = Σ_r b_{d+r} e_r + w_b·silu^(d)(h); beyond the spline order k
         only the silu part is left (the spline's (k+1)-th derivative vanishes between knots)."""
         k, (points, n), m = self.order, h.shape, self.out_features
-        cells = self.knots.shape[1] - 1
-        cell, inside, s = splines.locate(h, self.knots, self.uniform)
-        column = torch.where(inside, cell, cells) + torch.arange(n, device=h.device) * (cells + 1)
+        column, s = (part.T for part in splines.cell_columns(h.T, self.knots, self.uniform))  # [N, n]
         table = self._cell_table()  # [k+1 (p), m, n·(cells+1)]
         # b_p [N, n, m]; unbind, not indexing: one backward op instead of a zero-filled copy per slice
         b = table.index_select(2, column.reshape(-1)).view(k + 1, m, points, n).permute(0, 2, 3, 1).unbind(0)
@@ -350,8 +348,7 @@ class KANLayer(JetModule):
             return u.edge_sum(self.edge_derivatives(u.value, u.order))
         if u.mode != "value":  # closed-form jets with a hand-written backward, or compiled kernels (train.compile)
             table = self._cell_table()
-            stack = (fused_kan.layer_jet(u, table, self.base_weight, self.knots, self.uniform, self.order)
-                     if fused_kan.active() else None)
+            stack = fused_kan.layer_jet(u, table, self.base_weight, self.knots, self.uniform, self.order)
             return u._like(_LayerJet.apply(u.stack, table, self.base_weight, u, self) if stack is None else stack)
         # the plain forward: ordinary torch code, differentiable to any order for nested autograd
         h = u.value
