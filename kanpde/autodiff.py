@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from kanpde.jet import MODES, Jet
+from kanpde.jet import Jet, check_mode, curved_axes
 from kanpde.taylor import Derivatives, TaylorJet
 
 
@@ -31,10 +31,9 @@ def autograd_jet(
             raise ValueError(f"x: expected a tensor of shape [N, {hessian.dim}], got shape {tuple(x.shape)}")
         with torch.enable_grad():
             return _nested_taylor(function, x.detach().requires_grad_(True), hessian, coords)
-    if hessian not in MODES:
-        raise ValueError(f"hessian: must be one of {', '.join(MODES)}, got {hessian!r}")
     if x.ndim != 2:
         raise ValueError(f"x: expected a tensor of shape [N, D], got shape {tuple(x.shape)}")
+    check_mode(hessian, x.shape[1])
     if hessian == "value":
         y = function(x)
         return Jet(y.unsqueeze(1), x.shape[1], "value", coords)
@@ -81,12 +80,13 @@ def _nested(function, x, hessian, coords) -> Jet:
     first = torch.stack(grads, dim=-1)  # [N, D, C]
     parts = [flat.unsqueeze(1), first]
     if hessian != "none":
-        rows = [[derivative(g[:, a]) for a in range(dim)] for g in grads]  # rows[c][a]: ∂²/∂x_a∂x_·
         if hessian == "full":
+            rows = [[derivative(g[:, a]) for a in range(dim)] for g in grads]  # rows[c][a]: ∂²/∂x_a∂x_·
             second = torch.stack([torch.stack(r, dim=1) for r in rows], dim=-1).reshape(n, dim * dim, -1)
-        else:
-            diag = torch.stack([torch.stack([r[a][:, a] for a in range(dim)], dim=1) for r in rows], dim=-1)
-            second = diag if hessian == "diagonal" else diag.sum(1, keepdim=True)
+        else:  # only the ∂²/∂x_a² the mode carries are differentiated
+            axes = curved_axes(hessian, dim) or range(dim)  # trace: every axis
+            diag = torch.stack([torch.stack([derivative(g[:, a])[:, a] for a in axes], dim=1) for g in grads], dim=-1)
+            second = diag if hessian != "trace" else diag.sum(1, keepdim=True)
         parts.append(second)
     stack = torch.cat(parts, dim=1).reshape(n, -1, *channels)
     return Jet(stack, dim, hessian, coords)

@@ -17,6 +17,7 @@ import torch
 from kanpde.config import Config, EvaluateConfig, PointsConfig
 from kanpde.field import Field
 from kanpde.geometry import Points
+from kanpde.jet import num_terms
 from kanpde.problem import Dirichlet, Initial, Neumann, Periodic, Problem
 
 MEMORY_FRACTION = 0.8
@@ -80,7 +81,7 @@ def check_config(config: Config, problem: Problem, report: Callable[[str], None]
 def _components(problem: Problem) -> int:
     """Numbers a jet carries per channel: the value, D first and the second derivatives the residual reads."""
     d = problem.box.dim
-    return 1 + d + {"none": 0, "trace": d, "diagonal": d, "full": d * d}.get(problem.derivatives, d * d)
+    return num_terms(problem.derivatives, d) if isinstance(problem.derivatives, str) else 1 + d + d * d
 
 
 def memory_estimate(config: Config, problem: Problem) -> tuple[int, int]:

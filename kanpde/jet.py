@@ -16,7 +16,11 @@ terms the second-order part the ``mode`` asks for:
     "none"      none                             1 + D
     "trace"     the Laplacian Σ_a ∂²/∂x_a²       2 + D
     "diagonal"  ∂²/∂x_a² for every a             1 + 2D
+    "diagonal:A"  ∂²/∂x_a² for the axes a in A   1 + D + |A|
     "full"      ∂²/∂x_a∂x_b for every a, b       1 + D + D²
+
+"diagonal:A" (e.g. "diagonal:0", A a comma-separated list of axes) is the lean jet of a time-dependent
+residual such as Burgers' u_t + u u_x − ν u_xx: it carries u_xx but not u_tt, which nothing reads.
 
 Keeping the terms in one tensor makes a linear layer a single matrix product over all
 of them, and lets the plain forward pass be the "value" jet of the same code.
@@ -24,31 +28,105 @@ of them, and lets the plain forward pass be the "value" jet of the same code.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
 
-MODES = ("value", "none", "trace", "diagonal", "full")
+MODES = ("value", "none", "trace", "diagonal", "full")  # and "diagonal:A", a diagonal on the axes A only
+
+
+def diagonal_mode(axes: Sequence[int], dim: int) -> str:
+    """The jet mode carrying ∂²/∂x_a² for the ``axes`` a only: "diagonal" when they are all ``dim`` axes."""
+    axes = sorted(set(axes))
+    return "diagonal" if axes == list(range(dim)) else "diagonal:" + ",".join(map(str, axes))
+
+
+@functools.cache
+def curved_axes(mode: str, dim: int) -> tuple[int, ...] | None:
+    """The axes whose ∂²/∂x_a² a diagonal ``mode`` carries (all for "diagonal"); None for the other modes.
+    Raises ValueError for a "diagonal:A" whose A is not distinct, increasing axes below ``dim``."""
+    if mode == "diagonal":
+        return tuple(range(dim))
+    if not (isinstance(mode, str) and mode.startswith("diagonal:")):
+        return None
+    try:
+        axes = tuple(int(a) for a in mode.removeprefix("diagonal:").split(","))
+    except ValueError:
+        axes = ()
+    if not axes or list(axes) != sorted(set(axes)) or not 0 <= axes[0] <= axes[-1] < dim:
+        raise ValueError(f"hessian: {mode!r} must list distinct axes below {dim} in increasing order, "
+                         "e.g. 'diagonal:0'")
+    return axes
+
+
+def check_mode(mode: str, dim: int, value: bool = True) -> None:
+    """Raise ValueError unless ``mode`` names a second-order jet layout over ``dim`` inputs (or "value")."""
+    valid = MODES if value else MODES[1:]
+    if not (isinstance(mode, str) and (mode in valid or curved_axes(mode, dim) is not None)):
+        raise ValueError(f"hessian: must be one of {', '.join(valid)} or 'diagonal:A' (A: axes), got {mode!r}")
 
 
 def num_terms(mode: str, dim: int) -> int:
     """Number of stacked terms T of a jet in ``mode`` over ``dim`` inputs."""
-    second = {"value": 0, "none": 0, "trace": 1, "diagonal": dim, "full": dim * dim}
-    if mode not in second:
-        raise ValueError(f"hessian: must be one of {', '.join(MODES[1:])}, got {mode!r}")
-    return 1 + (0 if mode == "value" else dim) + second[mode]
+    check_mode(mode, dim)
+    curved = curved_axes(mode, dim)
+    second = len(curved) if curved is not None else {"value": 0, "none": 0, "trace": 1, "full": dim * dim}[mode]
+    return 1 + (0 if mode == "value" else dim) + second
+
+
+def _select(tensor: torch.Tensor, axes: tuple[int, ...], axis: int) -> torch.Tensor:
+    """The entries ``axes`` (increasing) along ``axis``: a view when they are consecutive."""
+    if axes[-1] - axes[0] == len(axes) - 1:
+        return tensor if len(axes) == tensor.shape[axis] else tensor.narrow(axis, axes[0], len(axes))
+    return torch.cat([tensor.narrow(axis, a, 1) for a in axes], axis)
+
+
+def _place(part: torch.Tensor, axes: tuple[int, ...], dim: int, axis: int) -> torch.Tensor:
+    """The adjoint of :func:`_select`: ``part`` at the positions ``axes`` along ``axis``, zeros elsewhere."""
+    if len(axes) == dim:
+        return part
+    zero = torch.zeros_like(part.narrow(axis, 0, 1))
+    return torch.cat([part.narrow(axis, axes.index(a), 1) if a in axes else zero for a in range(dim)], axis)
+
+
+def pure_to_second(pure: torch.Tensor, mode: str, axis: int = 1) -> torch.Tensor:
+    """The second-order block of ``mode`` when only pure second derivatives are non-zero: ``pure`` holds
+    ∂²/∂x_a² for every axis a along ``axis`` (a jet of separate inputs, e.g. the seed through one layer)."""
+    dim = pure.shape[axis]
+    curved = curved_axes(mode, dim)
+    if curved is not None:
+        return _select(pure, curved, axis)
+    if mode == "trace":
+        return pure.sum(axis, keepdim=True)
+    if mode == "full":  # on the diagonal a·(D + 1) of the D·D block
+        eye = torch.eye(dim, dtype=pure.dtype, device=pure.device).reshape(dim, dim, *(1,) * (pure.ndim - axis - 1))
+        return (pure.unsqueeze(axis + 1) * eye).flatten(axis, axis + 1)
+    return pure.narrow(axis, 0, 0)
+
+
+def second_to_pure(second: torch.Tensor, mode: str, dim: int, axis: int = 1) -> torch.Tensor:
+    """The adjoint of :func:`pure_to_second`: a gradient of the second-order block → per axis a, [.., D, ..]."""
+    curved = curved_axes(mode, dim)
+    if curved is not None:
+        return _place(second, curved, dim, axis)
+    if mode == "trace":
+        return second.expand(*second.shape[:axis], dim, *second.shape[axis + 1:])
+    return second.unflatten(axis, (dim, dim)).diagonal(0, axis, axis + 1).movedim(-1, axis)  # full
 
 
 def outer_terms(first: torch.Tensor, other: torch.Tensor, mode: str, axis: int = 1) -> torch.Tensor:
     """Second-order term of the product of two first derivatives, in ``mode`` layout.
 
     ``first`` and ``other`` hold the D derivatives along ``axis`` (stack layout [N, D, *C]); the
-    result has the shape of the second-order block there: D*D (full), D (diagonal), 1 (trace).
+    result has the shape of the second-order block there: D*D (full), D (diagonal), |A| (diagonal:A),
+    1 (trace).
     """
     if mode == "full":
         return (first.unsqueeze(axis + 1) * other.unsqueeze(axis)).flatten(axis, axis + 1)
-    if mode == "diagonal":
-        return first * other
+    curved = curved_axes(mode, first.shape[axis])
+    if curved is not None:
+        return _select(first, curved, axis) * _select(other, curved, axis)
     if mode == "trace":
         return (first * other).sum(axis, keepdim=True)
     return first.narrow(axis, 0, 0)
@@ -60,8 +138,11 @@ def outer_terms_adjoint(grad: torch.Tensor, first: torch.Tensor, mode: str, axis
         d = first.shape[axis]
         square = grad.unflatten(axis, (d, d))
         return ((square + square.transpose(axis, axis + 1)) * first.unsqueeze(axis)).sum(axis + 1)
-    if mode in ("trace", "diagonal"):  # ∂(Σ_a g_a²)/∂g_a = 2 g_a and ∂(g_a²)/∂g_a = 2 g_a
+    if mode == "trace":  # ∂(Σ_a g_a²)/∂g_a = 2 g_a
         return 2 * grad * first
+    curved = curved_axes(mode, first.shape[axis])
+    if curved is not None:  # ∂(g_a²)/∂g_a = 2 g_a on the curved axes, 0 on the others
+        return _place(2 * grad * _select(first, curved, axis), curved, first.shape[axis], axis)
     return torch.zeros_like(first)
 
 
@@ -192,9 +273,11 @@ class Jet:
             a, b = (self._axis(axis) for axis in axes)
             if self.mode == "full":
                 return self.second[:, a * self.dim + b]
-            if a == b and self.mode == "diagonal":
-                return self.second[:, a]
-            self._require("full", what=f"the mixed derivative {axes}" if a != b else f"the derivative {axes}")
+            curved = curved_axes(self.mode, self.dim)
+            if a == b and curved is not None and a in curved:
+                return self.second[:, curved.index(a)]
+            self._require("full", *(["diagonal"] if a == b else []),
+                          what=f"the mixed derivative {axes}" if a != b else f"the derivative {axes}")
         raise ValueError(f"derivatives of order 1 or 2 are carried, asked for {axes}")
 
     # -- algebra ------------------------------------------------------------------------
@@ -241,17 +324,7 @@ class Jet:
 
     def _seed_second(self, phi: Sequence[torch.Tensor], scale2: torch.Tensor) -> list[torch.Tensor]:
         """Second-order block of Σ_a φ_a(s_a x_a + c_a) in this jet's mode: only ∂²/∂x_a² = s_a² φ''_a."""
-        if self.mode == "none":
-            return []
-        curvature = scale2 * phi[2]
-        if self.mode == "trace":
-            return [curvature.sum(1, keepdim=True)]
-        if self.mode == "diagonal":
-            return [curvature]
-        n, d = curvature.shape[:2]
-        full = curvature.new_zeros(n, d * d, *curvature.shape[2:])
-        full[:, :: d + 1] = curvature
-        return [full]
+        return [] if self.mode == "none" else [pure_to_second(scale2 * phi[2], self.mode)]
 
     def linear(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Jet:
         """The jet of u @ weightᵀ + bias over the last channel axis (one matmul for all terms)."""

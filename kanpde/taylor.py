@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
-from kanpde.jet import MODES, Jet
+from kanpde.jet import MODES, Jet, diagonal_mode
 
 MultiIndex = tuple[int, ...]  # derivative counts per input axis
 
@@ -117,14 +117,17 @@ class Derivatives:
         return "".join(names[a] for a in _axes(alpha)) or "value"
 
     def standard_mode(self) -> str | None:
-        """The second-order jet mode ("none", "diagonal", "full") that carries this set, if the order is ≤ 2:
-        those modes have the fused fast path (kanpde.nets.kan)."""
+        """The leanest jet mode ("value", "none", "diagonal:A", "diagonal", "full") that carries this set,
+        if the order is ≤ 2: those modes have the fused fast paths (kanpde.nets.kan, kanpde.nets.dense).
+        Every first derivative is carried (the chain rule needs them); of the second, the pure ∂²/∂x_a² that
+        are read ("diagonal:A", e.g. u_xx and not u_tt for Burgers), or all of them when one is mixed."""
         if self.order > 2:
             return None
-        if self.order == 1:
-            return "none"
-        mixed = any(sum(alpha) == 2 and max(alpha) == 1 for alpha in self.indices)
-        return "full" if mixed else "diagonal"
+        if self.order < 2:
+            return ("value", "none")[self.order]
+        if any(sum(alpha) == 2 and max(alpha) == 1 for alpha in self.indices):
+            return "full"
+        return diagonal_mode([alpha.index(2) for alpha in self.indices if max(alpha, default=0) == 2], self.dim)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Derivatives) and (self.indices, self.dim) == (other.indices, other.dim)

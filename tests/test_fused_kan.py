@@ -37,7 +37,7 @@ def _jet_and_gradients(net: KAN, u: Jet, fused: bool):
     return out.stack.detach(), torch.autograd.grad((out.stack * weights).sum(), inputs, allow_unused=True)
 
 
-@pytest.mark.parametrize("mode, order", [("trace", 3), ("full", 2)])
+@pytest.mark.parametrize("mode, order", [("trace", 3), ("full", 2), ("diagonal:1", 3)])
 def test_the_fused_layers_give_the_eager_jet_and_gradients(mode, order):
     """A seed jet (first layer) and a general jet with second derivatives (hidden layers), points inside and
     outside the knots, uniform knots and knots a grid update moved: values and every gradient equal the

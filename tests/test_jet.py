@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from kanpde.autodiff import autograd_jet
-from kanpde.jet import MODES, Jet, num_terms
+from kanpde.jet import MODES, Jet, curved_axes, diagonal_mode, num_terms
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 DTYPE = torch.float64
-DERIVATIVE_MODES = ("full", "diagonal", "trace", "none")
+DERIVATIVE_MODES = ("full", "diagonal", "trace", "none", "diagonal:1", "diagonal:0,2")  # D = 3: a middle axis, a gap
 TOL = 1e-12
 N, D, C = 7, 3, 4
 
@@ -38,6 +38,8 @@ def assert_jets_close(jet: Jet, reference: Jet, tol: float = TOL) -> None:
         assert_close(jet.hess_diag, reference.hess_diag, tol)
     if jet.mode in ("full", "diagonal", "trace"):
         assert_close(jet.laplacian, reference.laplacian, tol)
+    for a in curved_axes(jet.mode, jet.dim) or ():
+        assert_close(jet.d(a, a), reference.d(a, a), tol)
     assert_close(jet.stack, reference.stack, tol)
 
 
@@ -131,8 +133,10 @@ def test_autograd_reference_matches_analytic_derivatives(x, mode):
         assert_close(reference.hess, hess)
     if mode in ("full", "diagonal"):
         assert_close(reference.hess_diag, torch.diagonal(hess, dim1=-2, dim2=-1))
-    if mode != "none":
+    if mode in ("full", "diagonal", "trace"):
         assert_close(reference.laplacian, torch.diagonal(hess, dim1=-2, dim2=-1).sum(-1))
+    for a in curved_axes(mode, D) or ():
+        assert_close(reference.d(a, a), hess[..., a, a])
 
 
 # construction, layout and views --------------------------------------------------------------
@@ -143,6 +147,11 @@ def test_num_terms():
     assert [num_terms(mode, 1) for mode in MODES] == [1, 2, 3, 3, 3]
     with pytest.raises(ValueError, match="hessian"):
         num_terms("hessian", 2)
+    assert [num_terms(mode, 3) for mode in ("diagonal:0", "diagonal:1,2", "diagonal:0,1,2")] == [5, 6, 7]
+    assert diagonal_mode([2, 0], 3) == "diagonal:0,2" and diagonal_mode([1, 0, 2], 3) == "diagonal"
+    for bad in ("diagonal:", "diagonal:3", "diagonal:1,0", "diagonal:1,1", "diagonal:x", "diagonal:-1"):
+        with pytest.raises(ValueError, match=f"hessian: '{bad}' must list distinct axes below 3"):
+            num_terms(bad, 3)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -312,6 +321,10 @@ def test_d_errors(x, params):
     none = Jet(f_jet(x, params, "none").stack, D, "none", ("x", "y", "t"))
     with pytest.raises(ValueError):
         none.d("y", "y")
+    lean = Jet(f_jet(x, params, "diagonal:0,2").stack, D, "diagonal:0,2", ("x", "y", "t"))
+    assert torch.equal(lean.d("t", "t"), lean.second[:, 1])
+    with pytest.raises(ValueError, match=r"\('y', 'y'\).*'diagonal:0,2'"):  # u_yy is not carried
+        lean.d("y", "y")
     value = Jet.seed(x, "value", ("x", "y", "t"))
     with pytest.raises(ValueError, match="value"):
         value.d("x")
@@ -333,6 +346,9 @@ def test_d_errors(x, params):
         ("none", "laplacian"),
         ("value", "laplacian"),
         ("value", "grad"),
+        ("diagonal:0,2", "hess"),
+        ("diagonal:0,2", "hess_diag"),
+        ("diagonal:0,2", "laplacian"),
     ],
 )
 def test_views_not_carried_by_the_mode_raise(x, params, mode, view):
@@ -498,7 +514,9 @@ def test_laplacian_of_known_function_in_every_mode(x):
         u = seed[0] * seed[0] + seed[1] * seed[1] + seed[2] * seed[2]
         assert_close(u.value, (x * x).sum(1))
         assert_close(u.grad, 2 * x)
-        if mode != "none":
+        if mode in ("full", "diagonal", "trace"):
             assert_close(u.laplacian, torch.full((N,), 2.0 * D, dtype=DTYPE))
+        for a in curved_axes(mode, D) or ():
+            assert_close(u.d(a, a), torch.full((N,), 2.0, dtype=DTYPE))
         if mode == "full":
             assert_close(u.hess, 2 * torch.eye(D, dtype=DTYPE).expand(N, D, D))

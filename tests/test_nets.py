@@ -27,7 +27,7 @@ from kanpde.nets.kan import _LayerJet
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 DTYPE = torch.float64
-MODES = ("full", "diagonal", "trace", "none")
+MODES = ("full", "diagonal", "trace", "none", "diagonal:0", "diagonal:1")  # two inputs: u_xx only, u_tt only
 JET_TOL = 1e-10
 KEEP_TOL = 1e-12
 
@@ -43,12 +43,14 @@ def assert_jet_matches_autograd(model, x: torch.Tensor, mode: str, tol: float = 
         assert_close(jet.hess, reference.hess, tol)
     if mode in ("full", "diagonal"):
         assert_close(jet.hess_diag, reference.hess_diag, tol)
-    if mode != "none":
+    if mode in ("full", "diagonal", "trace"):
         assert_close(jet.laplacian, reference.laplacian, tol)
+    assert_close(jet.stack, reference.stack, tol)
 
 
 def assert_all_modes_match_autograd(model, x: torch.Tensor) -> None:
-    for mode in MODES:
+    dim = x.shape[1]  # and the leanest diagonals: the last axis only, the first and third (with a gap)
+    for mode in (*MODES[:4], f"diagonal:{dim - 1}", *(["diagonal:0,2"] if dim > 2 else [])):
         assert_jet_matches_autograd(model, x, mode)
 
 
@@ -666,7 +668,7 @@ def test_bad_hessian_mode(hessian):
         autograd_jet(MLP([2, 1]).double(), x, hessian)
 
 
-@pytest.mark.parametrize("mode", ["none", "trace", "diagonal", "full"])
+@pytest.mark.parametrize("mode", ["none", "trace", "diagonal", "full", "diagonal:1"])
 @pytest.mark.parametrize("seeded", [True, False])
 def test_dense_fast_path_matches_layer_by_layer(mode, seeded):
     """Sequential's term-major path for Linear/Activation runs (kanpde.nets.dense): the same values bit for

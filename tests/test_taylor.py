@@ -140,7 +140,12 @@ def test_derivative_sets_parse_close_and_refuse():
     assert [d.name(a) for a in d.indices] == ["value", "x", "t", "xx", "xxx", "xxxx"]  # closed downward
     assert d.order == 4 and d.standard_mode() is None
     assert Derivatives.parse((("x1", "x2"),), ("x1", "x2")).standard_mode() == "full"
-    assert Derivatives.parse(("xx", "y"), COORDS).standard_mode() == "diagonal"
+    # the leanest second-order layout: only the pure second derivatives read ("diagonal:A")
+    assert Derivatives.parse(("xx", "y"), COORDS).standard_mode() == "diagonal:0"
+    assert Derivatives.parse(("yy",), COORDS).standard_mode() == "diagonal:1"
+    assert Derivatives.parse(("xx", "yy"), COORDS).standard_mode() == "diagonal"
+    assert Derivatives.parse(("x", "y"), COORDS).standard_mode() == "none"
+    assert Derivatives([(0, 0)], 2).standard_mode() == "value"
     with pytest.raises(ValueError, match="unknown coordinate 'z'"):
         Derivatives.parse((("x", "z"),), COORDS)
     with pytest.raises(ValueError, match="cannot read 'xz'"):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from kanpde.jet import MODES, Jet
+from kanpde.jet import Jet, check_mode
 from kanpde.nets.dense import dense_jet_forward
 from kanpde.taylor import Derivatives, TaylorJet
 from kanpde.univariate import SERIES
@@ -51,15 +51,15 @@ class JetModule(nn.Module):
         """Value and input-derivatives at ``x`` [N, D], propagated forward in closed form.
 
         ``hessian``: "full" (Hessian, its diagonal and the Laplacian), "diagonal" (the
-        diagonal and the Laplacian), "trace" (the Laplacian only), "none" (gradient only), or a
+        diagonal and the Laplacian), "diagonal:A" (∂²/∂x_a² for the axes a in A only, e.g.
+        "diagonal:0"), "trace" (the Laplacian only), "none" (gradient only), or a
         :class:`kanpde.Derivatives` set of any order (a :class:`kanpde.TaylorJet` comes back).
         """
         if isinstance(hessian, Derivatives):
             self._check_input(x)
             return self.jet_forward(TaylorJet.seed(x, hessian, coords))
-        if hessian not in MODES[1:]:
-            raise ValueError(f"hessian: must be one of {', '.join(MODES[1:])}, got {hessian!r}")
         self._check_input(x)
+        check_mode(hessian, x.shape[1], value=False)
         return self.jet_forward(Jet.seed(x, hessian, coords))
 
     def num_parameters(self) -> int:

@@ -19,16 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from kanpde.jet import Jet
-
-
-def _outer(first: torch.Tensor, mode: str) -> torch.Tensor:
-    """:func:`kanpde.jet.outer_terms` of ``first`` with itself, term axis 0."""
-    if mode == "full":
-        return (first.unsqueeze(1) * first.unsqueeze(0)).flatten(0, 1)
-    if mode == "diagonal":
-        return first * first
-    return (first * first).sum(0, keepdim=True)  # trace
+from kanpde.jet import Jet, outer_terms
 
 
 class _Dense:
@@ -64,7 +55,7 @@ class _Dense:
         first = df * self.first
         if self.mode == "none":
             return _Dense(f, first, None, self.mode)
-        curvature = d2f * _outer(self.first, self.mode)
+        curvature = d2f * outer_terms(self.first, self.first, self.mode, axis=0)
         second = curvature if self.second is None else curvature + df * self.second
         return _Dense(f, first, second, self.mode)
 

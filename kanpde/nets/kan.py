@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from kanpde import splines
-from kanpde.jet import Jet, outer_terms, outer_terms_adjoint
+from kanpde.jet import Jet, outer_terms, outer_terms_adjoint, pure_to_second, second_to_pure
 from kanpde.nets import fused_kan, knots
 from kanpde.nets.base import JetModule, Sequential, check_width, silu_derivatives
 from kanpde.nets.library import NAMES, affine_derivatives
@@ -101,9 +101,7 @@ class _LayerJet(torch.autograd.Function):
             scale = u.seed_scale[:, None]
             torch.mul(grad[1 : 1 + dim].transpose(0, 1), scale, out=grad_phi[1])
             if derivatives == 2:
-                second = grad[1 + dim :]
-                second = {"trace": second[0, :, None], "diagonal": second.transpose(0, 1),
-                          "full": second[:: dim + 1].transpose(0, 1)}[u.mode]
+                second = second_to_pure(grad[1 + dim :], u.mode, dim, axis=0).transpose(0, 1)  # [m, D, N]
                 torch.mul(second, scale * scale, out=grad_phi[2])
         else:  # ∂φ' = Σ_t ∂u_t·Γ_t over first and second terms, ∂φ'' = Σ_s (∂u∂u)_s·Γ_s
             _accumulate(grad_phi[1], terms[1:], grad[1:])
@@ -164,14 +162,7 @@ def _chain_rule(terms: torch.Tensor, phi: torch.Tensor, u: Jet, derivatives: int
         scale = u.seed_scale[:, None]
         torch.mul(phi[1], scale, out=out[1 : 1 + dim].transpose(0, 1))
         if derivatives == 2:
-            curvature = phi[2] * (scale * scale)  # [m, D, N]
-            if u.mode == "trace":
-                torch.sum(curvature, dim=1, out=out[1 + dim])
-            elif u.mode == "diagonal":
-                out[1 + dim :] = curvature.transpose(0, 1)
-            else:
-                out[1 + dim :] = 0
-                out[1 + dim :: dim + 1] = curvature.transpose(0, 1)
+            out[1 + dim :] = pure_to_second(phi[2] * (scale * scale), u.mode).transpose(0, 1)  # phi[2]: [m, D, N]
         return out
     linear = out[1:]  # φ'·∂u and φ'·∂²u
     _product_sum(linear, terms[1:], phi[1])

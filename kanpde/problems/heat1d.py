@@ -25,7 +25,7 @@ class Heat1D(Problem):
     problem_name = "heat1d"
     description = "1-D heat u_t = ν u_xx, u* = exp(−νπ²t) sin(πx) (exact; ν can be made unknown)"
     box = Box.space_time([0.0], [1.0], t0=0.0, t1=1.0, names=("x", "t"))
-    derivatives = "diagonal"
+    derivatives = ("t", "xx")  # u_xx, not u_tt: the lean jet "diagonal:0"
     params = {"nu": 0.1}
     conditions = (Dirichlet(0.0, hard=True), Initial(lambda x: torch.sin(PI * x[:, 0]), hard=True))
 

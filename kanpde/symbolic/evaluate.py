@@ -10,7 +10,7 @@ import numpy as np
 import sympy
 import torch
 
-from kanpde.jet import Jet
+from kanpde.jet import Jet, curved_axes
 from kanpde.problem import Problem
 from kanpde.symbolic.formula import Program, _diff, _lambdify, _points
 from kanpde.taylor import Derivatives, TaylorJet
@@ -152,8 +152,8 @@ class SymbolicField:
                 parts.append(grad)
             if mode == "trace":
                 parts.append(second.sum(1, keepdims=True))
-            elif mode == "diagonal":
-                parts.append(second)
+            elif curved_axes(mode, dim) is not None:
+                parts.append(second[:, list(curved_axes(mode, dim))])
             elif mode == "full":
                 parts.append(second.reshape(n, dim * dim))
             columns.append(np.concatenate(parts, axis=1))
