@@ -28,7 +28,6 @@ of them, and lets the plain forward pass be the "value" jet of the same code.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import torch
@@ -42,7 +41,6 @@ def diagonal_mode(axes: Sequence[int], dim: int) -> str:
     return "diagonal" if axes == list(range(dim)) else "diagonal:" + ",".join(map(str, axes))
 
 
-@functools.cache
 def curved_axes(mode: str, dim: int) -> tuple[int, ...] | None:
     """The axes whose ∂²/∂x_a² a diagonal ``mode`` carries (all for "diagonal"); None for the other modes.
     Raises ValueError for a "diagonal:A" whose A is not distinct, increasing axes below ``dim``."""
