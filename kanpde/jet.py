@@ -272,8 +272,11 @@ class Jet:
             if self.mode == "full":
                 return self.second[:, a * self.dim + b]
             curved = curved_axes(self.mode, self.dim)
-            if a == b and curved is not None and a in curved:
-                return self.second[:, curved.index(a)]
+            if a == b and curved is not None:
+                if a in curved:
+                    return self.second[:, curved.index(a)]
+                raise ValueError(f"the derivative {axes} is not carried by this jet (mode {self.mode!r}, the "
+                                 "second derivatives read): add it to the problem's derivatives")
             self._require("full", *(["diagonal"] if a == b else []),
                           what=f"the mixed derivative {axes}" if a != b else f"the derivative {axes}")
         raise ValueError(f"derivatives of order 1 or 2 are carried, asked for {axes}")

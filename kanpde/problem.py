@@ -5,7 +5,7 @@ A user defines a PDE by subclassing :class:`Problem`::
     class Heat(kanpde.Problem):
         box = kanpde.Box.space_time([0], [1], t0=0, t1=0.5, names=("x", "t"))
         params = {"kappa": 0.1}
-        derivatives = "diagonal"               # the residual reads u_t and u_xx
+        derivatives = ("t", "xx")               # what the residual reads: u_t and u_xx (not u_tt)
         conditions = [kanpde.Dirichlet(0.0), kanpde.Initial(lambda x: torch.sin(torch.pi * x[:, 0]))]
 
         def residual(self, u, x):
@@ -79,7 +79,8 @@ class Problem:
                        and first derivatives), "full" (mixed second derivatives), "none", a list
                        of derivatives of any order such as ("t", "x", "xx", "xxxx") or
                        (("x", "x"), ("x", "t")), or "auto" (found by one tracing pass of the
-                       residual); the instance holds the resolved jet mode;
+                       residual); the instance holds the resolved jet mode, the leanest that
+                       carries what is read (("t", "x", "xx") → "diagonal:0": u_xx, not u_tt);
       ``params``       parameters with defaults, settable from YAML (``problem.params``) and
                        read as attributes (``self.kappa``); a :class:`kanpde.Unknown` (or YAML
                        ``{unknown: true, init: ...}``) is trained with the network, ``self.nu`` a tensor;
