@@ -124,7 +124,8 @@ def outer_terms(first: torch.Tensor, other: torch.Tensor, mode: str, axis: int =
         return (first.unsqueeze(axis + 1) * other.unsqueeze(axis)).flatten(axis, axis + 1)
     curved = curved_axes(mode, first.shape[axis])
     if curved is not None:
-        return _select(first, curved, axis) * _select(other, curved, axis)
+        part = _select(first, curved, axis)
+        return part * (part if other is first else _select(other, curved, axis))  # a square: one selection
     if mode == "trace":
         return (first * other).sum(axis, keepdim=True)
     return first.narrow(axis, 0, 0)

@@ -19,29 +19,41 @@ from collections.abc import Sequence
 
 import torch
 
-from kanpde.jet import Jet, outer_terms
+from kanpde.jet import Jet, curved_axes, outer_terms
+
+
+def _first_blocks(mode: str, dim: int) -> tuple[list[int], str]:
+    """How a dense run keeps the first derivatives: (block sizes, the jet mode of the first block's curvature).
+    A lean diagonal whose curved axes lead (Burgers' (x, t) in "diagonal:0") keeps them as a block of their own,
+    so that ∂h_a·∂h_a reads a whole block rather than a slice (whose backward fills a zero gradient of the
+    whole first-derivative tensor, twice per activation)."""
+    curved = curved_axes(mode, dim)
+    if curved is None or len(curved) == dim or curved[-1] != len(curved) - 1:
+        return [dim], mode
+    return [len(curved), dim - len(curved)], "diagonal"
 
 
 class _Dense:
-    """A jet in term-major layout: value [1, N, C], first [D, N or 1, C], second [S, N, C] or None (= 0)."""
+    """A jet in term-major layout: value [1, N, C], first derivatives in blocks (:func:`_first_blocks`), each
+    [D_b, N or 1, C], second [S, N, C] or None (= 0); ``mode`` is the curvature's of the first block."""
 
     def __init__(self, value, first, second, mode):
-        self.value, self.first, self.second, self.mode = value, first, second, mode
+        self.value, self.first, self.second, self.mode = value, tuple(first), second, mode
 
     @classmethod
     def of(cls, u: Jet) -> _Dense:
         stack = u.stack.movedim(1, 0)
-        d = u.dim
-        value, first, second = torch.split(stack, [1, d, stack.shape[0] - 1 - d], dim=0)
-        return cls(value, first, second if u.mode != "none" else None, u.mode)
+        blocks, mode = _first_blocks(u.mode, u.dim)
+        value, *first, second = torch.split(stack, [1, *blocks, stack.shape[0] - 1 - u.dim], dim=0)
+        return cls(value, first, second if u.mode != "none" else None, mode)
 
     def linear(self, weight: torch.Tensor, bias: torch.Tensor | None, seed_scale: torch.Tensor | None) -> _Dense:
         """Without the bias: it is added by :meth:`activate` or :meth:`to_jet` (pending in ``self.bias``)."""
         if seed_scale is not None:  # ∂x_a = s_a e_a, ∂²x = 0: the derivatives are columns of W
-            first = (seed_scale[:, None] * weight.T).unsqueeze(1)  # [D, 1, C]
-            out = _Dense(self.value @ weight.T, first, None, self.mode)
+            columns = (seed_scale[:, None] * weight.T).unsqueeze(1)  # [D, 1, C]
+            out = _Dense(self.value @ weight.T, columns.split([b.shape[0] for b in self.first]), None, self.mode)
         else:
-            out = _Dense(self.value @ weight.T, self.first @ weight.T,
+            out = _Dense(self.value @ weight.T, [block @ weight.T for block in self.first],
                          None if self.second is None else self.second @ weight.T, self.mode)
         out.bias = bias
         return out
@@ -52,18 +64,17 @@ class _Dense:
 
     def activate(self, function) -> _Dense:
         f, df, d2f = function(self._biased_value())
-        first = df * self.first
+        first = [df * block for block in self.first]
         if self.mode == "none":
             return _Dense(f, first, None, self.mode)
-        curvature = d2f * outer_terms(self.first, self.first, self.mode, axis=0)
+        curvature = d2f * outer_terms(self.first[0], self.first[0], self.mode, axis=0)
         second = curvature if self.second is None else curvature + df * self.second
         return _Dense(f, first, second, self.mode)
 
     def to_jet(self, like: Jet) -> Jet:
         value = self._biased_value()
         n = value.shape[1]
-        first = self.first.expand(-1, n, -1)
-        parts = [value, first]
+        parts = [value, *(block.expand(-1, n, -1) for block in self.first)]
         if self.mode != "none":
             second = self.second
             if second is None:  # a seed through a single Linear layer: no curvature
