@@ -12,7 +12,7 @@ from kanpde.conditions import Condition
 from kanpde.data import Observations
 from kanpde.field import Field, field_jet
 from kanpde.geometry import Points
-from kanpde.jet import Jet
+from kanpde.jet import Jet, curved_axes
 from kanpde.modes import SineModes
 from kanpde.problem import RESERVED
 from kanpde.propagation import PropagatedResidual
@@ -176,11 +176,15 @@ def grid_term(field: Field, term: GridTerm, across_ranks: SumOverRanks | None = 
     return term.mean_square(r, rate)
 
 
-def _reads_within(mode, jet_mode) -> bool:
-    """Whether a closed-form jet in ``jet_mode`` holds every term a reader of ``mode`` needs."""
+def _reads_within(mode, jet_mode, dim: int) -> bool:
+    """Whether a closed-form jet in ``jet_mode`` over ``dim`` inputs holds every term a reader of ``mode`` needs
+    (a lean diagonal's ∂²/∂x_a² are in a jet with those and more, or in the whole Hessian)."""
     if not (isinstance(mode, str) and isinstance(jet_mode, str)):
         return False
-    return mode in (jet_mode, "value") or (mode == "none" and jet_mode != "value")
+    if mode in (jet_mode, "value") or (mode == "none" and jet_mode != "value"):
+        return True
+    curved = curved_axes(mode, dim)
+    return curved is not None and (jet_mode == "full" or set(curved) <= set(curved_axes(jet_mode, dim) or ()))
 
 
 def _shared_passes(field: Field, points: Points, observations: Sequence[Observations]):
@@ -198,7 +202,7 @@ def _shared_passes(field: Field, points: Points, observations: Sequence[Observat
     for condition in problem.soft_conditions:
         mode = problem.condition_modes[condition.name]
         if condition.kind != "periodic" and isinstance(mode, str):
-            shares = condition.kind == "interior" and _reads_within(mode, residual_mode)
+            shares = condition.kind == "interior" and _reads_within(mode, residual_mode, problem.box.dim)
             wanted.append((condition.name, residual_mode if shares else mode,
                            *condition_points(problem, condition, points)))
     wanted += [(data.name, "value", data.x, None) for data in observations]

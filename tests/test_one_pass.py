@@ -103,3 +103,27 @@ def test_a_condition_on_the_interior_points_takes_the_residuals_jet(monkeypatch)
     assert calls == [("diagonal", 40), ("value", 30)]  # the residual's pass, and the data's
     expected = (field.jet(points.interior, "none").d("x") - 1.0).square().mean()
     assert torch.allclose(terms["slope"], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("reads, residual_mode, own_pass", [
+    ("xx", "diagonal", False),      # u_xx ("diagonal:0") is in the whole diagonal
+    ("xx", "full", False),          # and in the whole Hessian
+    ("xx", ("t", "xx"), False),     # and in the lean "diagonal:0" itself
+    ("tt", ("t", "xx"), True),      # u_tt ("diagonal:1") is not in "diagonal:0": a pass of its own
+])
+def test_a_lean_condition_on_the_interior_points_shares_a_jet_that_holds_it(reads, residual_mode, own_pass,
+                                                                            monkeypatch):
+    class Lean(Mixed):
+        derivatives = residual_mode
+        conditions = [kanpde.Condition(lambda u, x: u.d(*reads), on="interior", name="curved")]
+        observations = []
+
+    problem = Lean()
+    assert problem.condition_modes["curved"] == ("diagonal:0" if reads == "xx" else "diagonal:1")
+    field = Field(MLP([2, 6, 1]).double(), problem)
+    points = Sampler(problem.box, 40, 0, 0, seed=5, dtype=torch.float64).sample(0)
+    calls = _counted(field, monkeypatch)
+    terms = loss_terms(field, points)
+    assert calls == [(problem.derivatives, 40)] + ([("diagonal:1", 40)] if own_pass else [])
+    expected = field.jet(points.interior, problem.condition_modes["curved"]).d(*reads).square().mean()
+    assert torch.allclose(terms["curved"], expected, rtol=1e-12)
