@@ -17,7 +17,7 @@ CUDA = torch.device("cuda")
 
 
 @pytest.mark.parametrize("net", [MLP([2, 16, 16, 1], "tanh"), KAN([2, 5, 1], grid=5)], ids=["mlp", "kan"])
-@pytest.mark.parametrize("mode", ["none", "trace", "diagonal", "full"])
+@pytest.mark.parametrize("mode", ["none", "trace", "diagonal", "full", "diagonal:0"])
 def test_jets_on_cuda_match_the_cpu(net, mode):
     net = net.double()
     x = torch.rand(64, 2, dtype=torch.float64) * 2 - 1
