@@ -187,15 +187,24 @@ def _reads_within(mode, jet_mode, dim: int) -> bool:
     return curved is not None and (jet_mode == "full" or set(curved) <= set(curved_axes(jet_mode, dim) or ()))
 
 
+def _values_ride(wanted: Sequence[tuple], interior: int) -> bool:
+    """Whether the sets read for their values (``wanted``: (name, mode, points, normals)) are few enough to ride
+    in the residual's pass under ``train.compile``: at most a quarter as many distinct points as the residual's.
+    Its compiled jet then costs less for them than a value pass of their own, which stays eager (Burgers:
+    −10 % per step for the KAN, −4 % for the MLP, docs/benchmarks.md, "Lean jets")."""
+    sets = {id(x): x.shape[0] for _, mode, x, _ in wanted if mode == "value"}
+    return 0 < sum(sets.values()) <= interior // 4
+
+
 def _shared_passes(field: Field, points: Points, observations: Sequence[Observations]):
     """The residuals and the jets of the soft conditions and of the observations, with one network pass per jet
     mode instead of one per set of points: the sets read in one mode are evaluated together (a set of points
     two conditions share, once), and a condition on the interior points that reads no more than the residual
     takes the residual's own jet. Each pass has a fixed cost that dominates for the few points of a condition;
     joining the conditions' points to the residual's pass instead would carry every derivative term there
-    (slower on the lid-driven cavity, docs/benchmarks.md). Returns (the named residuals, {condition or data
-    name: (jet, points, normals)}); periodic conditions and derivative sets of any order keep passes of their
-    own."""
+    (slower on the lid-driven cavity, docs/benchmarks.md), except for few value-only sets under
+    ``train.compile`` (:func:`_values_ride`). Returns (the named residuals, {condition or data name: (jet,
+    points, normals)}); periodic conditions and derivative sets of any order keep passes of their own."""
     problem = field.problem
     residual_mode = problem.derivatives
     wanted = []  # (name, mode, points, normals)
@@ -207,6 +216,8 @@ def _shared_passes(field: Field, points: Points, observations: Sequence[Observat
                            *condition_points(problem, condition, points)))
     wanted += [(data.name, "value", data.x, None) for data in observations]
     own_pass = not isinstance(residual_mode, str)  # derivatives of any order: a TaylorJet of its own
+    if field.compile and not own_pass and _values_ride(wanted, points.interior.shape[0]):
+        wanted = [(name, residual_mode if mode == "value" else mode, x, normal) for name, mode, x, normal in wanted]
     sets = {} if own_pass else {residual_mode: [points.interior]}  # per mode, its distinct sets of points
     placed = []  # per wanted set: the index of its points among its mode's sets
     for _, mode, x, _ in wanted:

@@ -127,3 +127,31 @@ def test_a_lean_condition_on_the_interior_points_shares_a_jet_that_holds_it(read
     assert calls == [(problem.derivatives, 40)] + ([("diagonal:1", 40)] if own_pass else [])
     expected = field.jet(points.interior, problem.condition_modes["curved"]).d(*reads).square().mean()
     assert torch.allclose(terms["curved"], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("interior, rides", [(240, True), (150, False)])
+def test_under_compile_few_value_points_ride_in_the_residuals_pass(interior, rides, monkeypatch):
+    """With ``train.compile`` the value-only sets (here 20·½ + 10 + 1 + 30 points) join the residual's jet
+    pass when they have at most a quarter as many points as the residual; the terms and gradients stay those
+    of one pass per set of points. (The compiled jet is swapped for the eager one: the planning is tested.)"""
+    import kanpde.field
+
+    monkeypatch.setattr(kanpde.field.compiled, "jet_forward", lambda net: net.jet_forward)
+    torch.manual_seed(0)
+    problem = Mixed()
+    field = Field(KAN([2, 4, 1], grid=4).double(), problem, compile=True)
+    points = Sampler(problem.box, interior, 20, 10, seed=3, dtype=torch.float64).sample(0)
+    parameters = list(field.parameters())
+    reference = _separately(field, points)
+    reference_gradients = torch.autograd.grad(sum(reference.values()), parameters)
+    calls = _counted(field, monkeypatch)
+    terms = loss_terms(field, points)
+    gradients = torch.autograd.grad(sum(terms.values()), parameters)
+    for name in terms:
+        assert torch.allclose(terms[name], reference[name], rtol=1e-12, atol=1e-14), name
+    for g, g_ref in zip(gradients, reference_gradients):
+        assert torch.allclose(g, g_ref, rtol=1e-10, atol=1e-13)
+    boundary = int((points.boundary[:, 0] == 0).sum())
+    values = boundary + 10 + 1 + 30
+    assert (calls[0] == ("diagonal", interior + values)) == rides
+    assert (("value", values) in calls) != rides
