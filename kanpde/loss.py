@@ -191,7 +191,7 @@ def _values_ride(wanted: Sequence[tuple], interior: int) -> bool:
     """Whether the sets read for their values (``wanted``: (name, mode, points, normals)) are few enough to ride
     in the residual's pass under ``train.compile``: at most a quarter as many distinct points as the residual's.
     Its compiled jet then costs less for them than a value pass of their own, which stays eager (Burgers:
-    −10 % per step for the KAN, −4 % for the MLP, docs/benchmarks.md, "Lean jets")."""
+    −11 % per step for the KAN, −6 % for the MLP, docs/benchmarks.md, "Lean jets")."""
     sets = {id(x): x.shape[0] for _, mode, x, _ in wanted if mode == "value"}
     return 0 < sum(sets.values()) <= interior // 4
 
