@@ -52,8 +52,8 @@ class Condition:
 
     ``u`` is the jet of ``field`` (None: the only field; on a system, the jet of all fields, read
     with ``u["p"]``), carrying the derivatives ``fn`` reads, found by one tracing pass
-    (``derivatives="auto"``), or those declared: a jet mode ("none", "diagonal", "full") or a list of
-    any order such as ("xx", "xxx"). ``weight`` is the loss weight (``train.loss_weights.<name>`` overrides it).
+    (``derivatives="auto"``), or those declared: a jet mode ("none", "diagonal", "diagonal:0", "full") or a
+    list of any order such as ("xx", "xxx"). ``weight`` is the loss weight (``train.loss_weights.<name>`` overrides it).
     """
 
     base_name = "condition"

@@ -76,7 +76,8 @@ class Problem:
       ``fields``       names of the unknown fields, e.g. ("u", "v", "p") for a system (default ("u",));
       ``outputs``      number of unknown fields (set from ``fields``);
       ``derivatives``  what the residual reads: "trace" (Laplacian), "diagonal" (∂²/∂x_a²
-                       and first derivatives), "full" (mixed second derivatives), "none", a list
+                       and first derivatives; "diagonal:0" for the first axis only, a list of
+                       axes "diagonal:0,2"), "full" (mixed second derivatives), "none", a list
                        of derivatives of any order such as ("t", "x", "xx", "xxxx") or
                        (("x", "x"), ("x", "t")), or "auto" (found by one tracing pass of the
                        residual); the instance holds the resolved jet mode, the leanest that
@@ -137,9 +138,9 @@ class Problem:
                              f"got {getattr(domain, 'names', domain)!r}")
         self.domain = self.box = domain
         declared = cls.derivatives
-        if isinstance(declared, str) and declared not in (*MODES[1:], "auto"):
-            raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, auto, or a list "
-                             f"such as ('t', 'xx'), got {declared!r}")
+        if isinstance(declared, str) and declared not in (*MODES[1:], "auto") and not declared.startswith("diagonal:"):
+            raise ValueError(f"{cls.__name__}.derivatives: must be one of {', '.join(MODES[1:])}, 'diagonal:A' (A: "
+                             f"axes), auto, or a list such as ('t', 'xx'), got {declared!r}")
         if not self.fields or len(set(self.fields)) != len(self.fields) or not all(
                 isinstance(f, str) and f.isidentifier() for f in self.fields):
             raise ValueError(f"{cls.__name__}.fields: must be distinct names, got {self.fields!r}")
@@ -232,7 +233,7 @@ class Problem:
         try:
             if condition.mode == "auto":
                 return self._traced(condition.fn)
-            return condition.mode if condition.mode in MODES else resolve(condition.mode, self.coords)
+            return condition.mode if condition.mode in MODES else resolve(condition.mode, self.coords)  # lists too
         except ValueError as error:
             raise ValueError(f"{type(self).__name__}.conditions ({condition.name}): {error}") from None
 

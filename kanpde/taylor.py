@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
-from kanpde.jet import MODES, Jet, diagonal_mode
+from kanpde.jet import MODES, Jet, check_mode, curved_axes, diagonal_mode
 
 MultiIndex = tuple[int, ...]  # derivative counts per input axis
 
@@ -337,10 +337,14 @@ class TaylorJet(Jet):
 
 
 def resolve(spec, coords: Sequence[str]) -> str | Derivatives:
-    """A problem's ``derivatives`` declaration → a jet mode: one of the second-order modes (kept as they
-    are, they have the fused fast path), or a :class:`Derivatives` set when it needs more."""
-    if isinstance(spec, str) and spec in MODES[1:]:
-        return spec
+    """A problem's ``derivatives`` declaration → a jet mode: one of the second-order modes, "diagonal:A" included
+    (kept as they are, they have the fused fast path), or a :class:`Derivatives` set when it needs more."""
+    if isinstance(spec, str) and (spec in MODES[1:] or spec.startswith("diagonal:")):
+        try:
+            check_mode(spec, len(coords))
+        except ValueError as error:
+            raise ValueError(f"derivatives: {str(error).removeprefix('hessian: ')}") from None
+        return diagonal_mode(curved_axes(spec, len(coords)), len(coords)) if spec.startswith("diagonal") else spec
     derivatives = spec if isinstance(spec, Derivatives) else Derivatives.parse(spec, coords)
     return derivatives.standard_mode() or derivatives
 

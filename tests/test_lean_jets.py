@@ -100,3 +100,25 @@ def test_training_with_the_lean_jet_goes_as_with_the_whole_diagonal(model):
     lean, whole = _losses("diagonal:0", model), _losses("diagonal", model)
     assert len(lean) == 12 and lean[-1] < lean[0]
     assert torch.allclose(lean, whole, rtol=1e-12, atol=0)
+
+
+def test_a_lean_mode_can_be_declared_by_name():
+    class Declared(_ReadsUtt):
+        derivatives = "diagonal:0"
+
+        def residual(self, u, x):
+            return u.d("t") - u.d("x", "x")
+
+    class Whole(Declared):
+        derivatives = "diagonal:0,1"  # every axis: the plain diagonal
+
+    class OutOfRange(Declared):
+        derivatives = "diagonal:2"
+
+    class Condition(Declared):
+        conditions = [kanpde.Condition(lambda u, x: u.d("x", "x"), on="x=1", name="bend", derivatives="diagonal:0")]
+
+    assert Declared().derivatives == "diagonal:0" and Whole().derivatives == "diagonal"
+    assert Condition().condition_modes == {"bend": "diagonal:0"}
+    with pytest.raises(ValueError, match=r"^OutOfRange\.derivatives: 'diagonal:2' must list distinct axes below 2"):
+        OutOfRange()
