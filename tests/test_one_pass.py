@@ -65,6 +65,22 @@ def _separately(field: Field, points) -> dict[str, torch.Tensor]:
     return terms
 
 
+def _terms_match_separate_passes(field: Field, points, monkeypatch) -> list:
+    """Assert that ``loss_terms`` gives the terms and gradients of one pass per set of points; return its passes."""
+    parameters = list(field.parameters())
+    reference = _separately(field, points)
+    reference_gradients = torch.autograd.grad(sum(reference.values()), parameters)
+    calls = _counted(field, monkeypatch)
+    terms = loss_terms(field, points)
+    gradients = torch.autograd.grad(sum(terms.values()), parameters)
+    assert list(terms) == list(reference) == field.problem.loss_terms()
+    for name in terms:
+        assert torch.allclose(terms[name], reference[name], rtol=1e-12, atol=1e-14), name
+    for g, g_ref in zip(gradients, reference_gradients):
+        assert torch.allclose(g, g_ref, rtol=1e-10, atol=1e-13)
+    return calls
+
+
 @pytest.mark.parametrize("derivatives", ["jet", "autograd"])
 @pytest.mark.parametrize("net", [lambda: KAN([2, 4, 1], grid=4), lambda: MLP([2, 8, 8, 1])])
 def test_one_pass_per_mode_gives_the_terms_and_gradients_of_one_pass_per_set(net, derivatives, monkeypatch):
@@ -72,17 +88,7 @@ def test_one_pass_per_mode_gives_the_terms_and_gradients_of_one_pass_per_set(net
     problem = Mixed()
     field = Field(net().double(), problem, derivatives=derivatives)
     points = Sampler(problem.box, 50, 20, 10, seed=3, dtype=torch.float64).sample(0)
-    parameters = list(field.parameters())
-    reference = _separately(field, points)
-    reference_gradients = torch.autograd.grad(sum(reference.values()), parameters)
-    calls = _counted(field, monkeypatch)
-    terms = loss_terms(field, points)
-    gradients = torch.autograd.grad(sum(terms.values()), parameters)
-    assert list(terms) == list(reference) == problem.loss_terms()
-    for name in terms:
-        assert torch.allclose(terms[name], reference[name], rtol=1e-12, atol=1e-14), name
-    for g, g_ref in zip(gradients, reference_gradients):
-        assert torch.allclose(g, g_ref, rtol=1e-10, atol=1e-13)
+    calls = _terms_match_separate_passes(field, points, monkeypatch)
     # the residual; the values (x = 0, the initial values, the point, the data: 20·½ + 10 + 1 + 30 points);
     # the first derivatives (x = 1, the initial rate: 10 + 10 points, the initial points once per mode);
     # the 'full' condition; the periodic pair on its own
@@ -141,16 +147,7 @@ def test_under_compile_few_value_points_ride_in_the_residuals_pass(interior, rid
     problem = Mixed()
     field = Field(KAN([2, 4, 1], grid=4).double(), problem, compile=True)
     points = Sampler(problem.box, interior, 20, 10, seed=3, dtype=torch.float64).sample(0)
-    parameters = list(field.parameters())
-    reference = _separately(field, points)
-    reference_gradients = torch.autograd.grad(sum(reference.values()), parameters)
-    calls = _counted(field, monkeypatch)
-    terms = loss_terms(field, points)
-    gradients = torch.autograd.grad(sum(terms.values()), parameters)
-    for name in terms:
-        assert torch.allclose(terms[name], reference[name], rtol=1e-12, atol=1e-14), name
-    for g, g_ref in zip(gradients, reference_gradients):
-        assert torch.allclose(g, g_ref, rtol=1e-10, atol=1e-13)
+    calls = _terms_match_separate_passes(field, points, monkeypatch)
     boundary = int((points.boundary[:, 0] == 0).sum())
     values = boundary + 10 + 1 + 30
     assert (calls[0] == ("diagonal", interior + values)) == rides
