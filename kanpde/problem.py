@@ -233,7 +233,7 @@ class Problem:
         try:
             if condition.mode == "auto":
                 return self._traced(condition.fn)
-            return condition.mode if condition.mode in MODES else resolve(condition.mode, self.coords)  # lists too
+            return condition.mode if condition.mode in MODES else resolve(condition.mode, self.coords)
         except ValueError as error:
             raise ValueError(f"{type(self).__name__}.conditions ({condition.name}): {error}") from None
 

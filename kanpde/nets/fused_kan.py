@@ -181,10 +181,9 @@ def enabled() -> Iterator[None]:
 def layer_jet(u: Jet, table: torch.Tensor, base_weight: torch.Tensor, knots: torch.Tensor, uniform: bool,
               order: int) -> torch.Tensor | None:
     """The layer's output stack by the compiled kernels, or None where the eager layer does it: outside
-    :func:`enabled`, a single point,
-    input or output (e.g. a network's output layer [n → 1]: it gains little, and compiling a kernel for each
-    such size would cost more), or compiling failed (one warning on stderr, e.g. no C++ compiler for
-    torch.compile to use), now or before.
+    :func:`enabled`; for a single point, input or output (e.g. a network's output layer [n → 1]: it gains
+    little, and compiling a kernel for each such size would cost more); or when compiling failed, now or
+    before (one warning on stderr, e.g. no C++ compiler for torch.compile to use).
 
     The first call for a jet mode, dimension, order, dtype and device also runs the backward kernels once, so
     that a compilation that fails does so here, where the eager layer can still take over."""
