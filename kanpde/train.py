@@ -77,7 +77,7 @@ class History:
 
 def _make_optimizer(stage: StageConfig, parameters) -> torch.optim.Optimizer:
     if stage.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=stage.lr)
+        return torch.optim.Adam(parameters, lr=stage.lr, foreach=True)  # the per-tensor updates, bit for bit
     # one step = one L-BFGS iteration; max_eval must be given explicitly, since torch's default
     # (max_iter·5/4 = 1) leaves the strong Wolfe line search no evaluations and it returns t = 0
     return torch.optim.LBFGS(parameters, lr=stage.lr, max_iter=1, max_eval=1 + LINE_SEARCH_EVALUATIONS,
@@ -365,20 +365,20 @@ class Trainer:
         kan, config, step = self.kan, self.config, self.step
         if kan is None:
             return False
-        changed = False
+        every, until = config.grid_update_every, config.grid_update_until
+        extend = step in config.grid_schedule and config.grid_schedule[step] != kan.grid
+        update = bool(every) and step % every == 0 and step < until
+        if not (extend or update):
+            return False
         x = self.field.net_inputs(self.points(step).interior)
-        if step in config.grid_schedule and config.grid_schedule[step] != kan.grid:
+        if extend:
             old = kan.grid
             error = kan.extend_grid(config.grid_schedule[step], x)
             self.history.events.append(f"step {step}: grid {old} -> {kan.grid}, fit error {error:.2e}")
-            changed = True
-        every, until = config.grid_update_every, config.grid_update_until
-        if every and step % every == 0 and step < until:
+        if update:
             kan.update_grid(x)
-            changed = True
-        if changed:
-            self._good = None  # a saved state of the old grid no longer fits
-        return changed
+        self._good = None  # a saved state of the old grid no longer fits
+        return True
 
     def _new_draw(self) -> bool:
         """Whether the stage's sampler draws new points at this step (``resample_every``; a new stage's

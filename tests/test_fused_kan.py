@@ -17,8 +17,10 @@ pytestmark = pytest.mark.slow  # each jet mode compiles four kernels: ~10-30 s o
 
 
 def _kan(order: int) -> KAN:
+    """Layers of all three kinds: points first (as wide as that takes), points last, one output."""
     torch.manual_seed(0)
-    net = KAN([2, 4, 3], grid=4, order=order).double()
+    wide = fused_kan._BY_POINT_OUTPUTS
+    net = KAN([2, wide, wide - 1, 1], grid=4, order=order).double()
     with torch.no_grad():  # edge functions well away from the small initial ones, w_b of both signs
         for layer in net.layers:
             layer.coef.normal_()
@@ -61,19 +63,23 @@ def test_the_fused_layers_give_the_eager_jet_and_gradients(mode, order):
     assert not fused_kan._FAILED
 
 
-def test_values_one_point_and_single_outputs_stay_eager(monkeypatch):
-    """Only second-order jets of several points through layers with several inputs and outputs reach the
-    kernels (a size of 1 would cost a compilation of its own)."""
+def test_values_and_one_point_stay_eager(monkeypatch):
+    """Only second-order jets of several points through layers with several inputs reach the kernels (a size
+    of 1 would cost a compilation of its own); one output (the output layer) does."""
     calls = []
     monkeypatch.setattr(fused_kan, "_FusedLayerJet", type("Spy", (), {"apply": lambda *args: calls.append(args)}))
-    monkeypatch.setattr(fused_kan, "_CHECKED", {("diagonal", 2, 3, torch.float64, "cpu")})
+    monkeypatch.setattr(fused_kan, "_CHECKED", {("diagonal", 2, 3, torch.float64, "cpu", False, one)
+                                                for one in (False, True)})
+    monkeypatch.setattr(fused_kan, "_FAILED", [])
     net = KAN([2, 3, 1]).double()
     with fused_kan.enabled():
         net.jet_forward(Jet.seed(torch.rand(10, 2, dtype=torch.float64), "value"))
         net.jet_forward(Jet.seed(torch.rand(1, 2, dtype=torch.float64), "diagonal"))
         assert calls == []
         net.jet_forward(Jet.seed(torch.rand(10, 2, dtype=torch.float64), "diagonal"))
-    assert len(calls) == 1  # the first layer [2 → 3]; the output layer [3 → 1] is eager
+    assert len(calls) == 2  # the first layer [2 → 3] and the output layer [3 → 1] (the spy returns None: each
+    # then falls back to the eager layer)
+    assert not fused_kan._FAILED
 
 
 def test_a_failed_compilation_warns_once_and_the_layers_run_eagerly(monkeypatch, capsys):

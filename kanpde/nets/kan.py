@@ -281,14 +281,17 @@ class KANLayer(JetModule):
         windows = padded.unfold(1, k + 1, 1)  # [n, cells, out, k+1 (r)]: the bases alive on each cell
         return torch.einsum("icrp,icjr->icpj", self.cell_basis.to(coefficients.dtype), windows)
 
-    def _cell_table(self) -> torch.Tensor:
+    def _cell_table(self, by_row: bool = False) -> torch.Tensor:
         """The table of :class:`_LayerJet`, [k+1, out, n·(cells+1)]: entry (p, j, i·(cells+1) + c) is
         the Taylor coefficient p!·a_p of w_s·Σ_m c_m B_m = Σ_p a_p s^p of edge (i, j) on knot cell c;
-        a zero cell per input for points outside the knots."""
+        a zero cell per input for points outside the knots. ``by_row``: the same entries as
+        [n·(cells+1), k+1, out], the layout of the compiled kernels (:mod:`kanpde.nets.fused_kan`)."""
         polynomial = self.cell_coefficients(self.spline_weight[:, None, :] * self.coef)  # [n, cells, p, out]
         factorials = polynomial.new_tensor([math.factorial(p) for p in range(self.order + 1)])
-        taylor = (polynomial * factorials[:, None]).permute(2, 3, 0, 1)  # [p, out, n, cells]
-        return nn.functional.pad(taylor, (0, 1)).flatten(2)  # the outside cell
+        taylor = polynomial * factorials[:, None]
+        if by_row:
+            return nn.functional.pad(taylor, (0, 0, 0, 0, 0, 1)).flatten(0, 1)  # the outside cell
+        return nn.functional.pad(taylor.permute(2, 3, 0, 1), (0, 1)).flatten(2)
 
     def _edge_polynomials(self, coefficients: torch.Tensor, h: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """For every point and input, its knot cell's polynomial Σ_p a_p s^p in s = h − t_c,
@@ -338,9 +341,12 @@ class KANLayer(JetModule):
         if isinstance(u, TaylorJet):  # any order: Faà di Bruno with the edges' derivatives, autograd backward
             return u.edge_sum(self.edge_derivatives(u.value, u.order))
         if u.mode != "value":  # closed-form jets with a hand-written backward, or compiled kernels (train.compile)
-            table = self._cell_table()
-            stack = fused_kan.layer_jet(u, table, self.base_weight, self.knots, self.uniform, self.order)
-            return u._like(_LayerJet.apply(u.stack, table, self.base_weight, u, self) if stack is None else stack)
+            if fused_kan.applies(u, self.out_features):
+                stack = fused_kan.layer_jet(u, self._cell_table(by_row=True), self.base_weight, self.knots,
+                                            self.uniform, self.order)
+                if stack is not None:
+                    return u._like(stack)
+            return u._like(_LayerJet.apply(u.stack, self._cell_table(), self.base_weight, u, self))
         # the plain forward: ordinary torch code, differentiable to any order for nested autograd
         h = u.value
         polynomial, s = self._edge_polynomials(self.spline_weight[:, None, :] * self.coef, h)
