@@ -83,7 +83,7 @@ def test_values_and_one_point_stay_eager(monkeypatch):
 
 
 def test_a_failed_compilation_warns_once_and_the_layers_run_eagerly(monkeypatch, capsys):
-    def broken(name):
+    def broken(name, device):
         raise RuntimeError("no C++ compiler found\nmore detail")
 
     monkeypatch.setattr(fused_kan, "_kernel", broken)

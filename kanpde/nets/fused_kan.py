@@ -174,16 +174,30 @@ def _grad_table_by_point(grad, stack, row, s, table, order: int, dim: int, mode:
     return torch.zeros_like(table).index_add_(0, row.flatten(), torch.stack(per_point, 2).flatten(0, 1))
 
 
-_KERNELS: dict[str, object] = {}
+_KERNELS: dict[tuple[str, str], object] = {}  # (kernel, device type) → its compiled function
 _FAILED: list[str] = []  # the reason compiling failed once: every layer stays eager from then on
 
+_RECOMPUTE = {"realize_reads_threshold": 100, "realize_cpu_opcount_threshold": 1000,
+              "realize_cpu_acc_reads_threshold": 100}
+"""Inductor options for the kernels where every φ^(d) feeds several sums (the forward's output terms, the input
+terms' gradient): by default inductor stores such an intermediate ([m, n, N]) once it is read often enough or
+costs enough operations; recomputed in registers instead, those kernels take about 0.7× the time on a CPU
+(docs/benchmarks.md, "Kernels points first"). Options this torch does not know are left out."""
 
-def _kernel(name: str):
-    if name not in _KERNELS:
+
+def _kernel(name: str, device: torch.device):
+    key = (name, device.type)
+    if key not in _KERNELS:
         function = {"forward": _forward, "forward_by_point": _forward_by_point, "terms": _grad_terms,
                     "base": _grad_base_weight, "table": _grad_table, "table_by_point": _grad_table_by_point}[name]
-        _KERNELS[name] = torch.compile(function, dynamic=True)
-    return _KERNELS[name]
+        options = None
+        if device.type == "cpu" and name in ("forward", "forward_by_point", "terms"):
+            from torch._inductor import list_options  # imported by torch.compile in any case
+
+            known = set(list_options())
+            options = {option: value for option, value in _RECOMPUTE.items() if option in known} or None
+        _KERNELS[key] = torch.compile(function, dynamic=True, options=options)
+    return _KERNELS[key]
 
 
 class _FusedLayerJet(torch.autograd.Function):
@@ -200,11 +214,11 @@ class _FusedLayerJet(torch.autograd.Function):
             stack = stack.contiguous()  # [N, T, n], as it is when it came from a layer
             row, s = (part.T for part in splines.cell_columns(stack[:, 0].T, knots, uniform))  # [N, n]
             ctx.save_for_backward(stack, row, s, table, base_weight)
-            return _kernel("forward_by_point")(stack, row, s, table, base_weight, *ctx.spec)
+            return _kernel("forward_by_point", stack.device)(stack, row, s, table, base_weight, *ctx.spec)
         terms, table = stack.permute(1, 2, 0).contiguous(), table.permute(1, 2, 0).contiguous()
         column, s = splines.cell_columns(terms[0], knots, uniform)  # eager: a binary search on moved knots
         ctx.save_for_backward(terms, column, s, table, base_weight)
-        return _kernel("forward")(terms, column, s, table, base_weight, *ctx.spec).permute(2, 0, 1)
+        return _kernel("forward", stack.device)(terms, column, s, table, base_weight, *ctx.spec).permute(2, 0, 1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -213,7 +227,8 @@ class _FusedLayerJet(torch.autograd.Function):
         if ctx.by_point:
             stack, row, s, table, base_weight = ctx.saved_tensors
             if wanted[1]:
-                grad_table = _kernel("table_by_point")(grad.contiguous(), stack, row, s, table, *spec)
+                grad_table = _kernel("table_by_point", grad.device)(grad.contiguous(), stack, row, s, table,
+                                                                    *spec)
             # the reductions over the outputs (input terms, w_b) run points last
             terms, column, s = stack.permute(1, 2, 0).contiguous(), row.T.contiguous(), s.T.contiguous()
             table = table.permute(1, 2, 0).contiguous()
@@ -221,11 +236,12 @@ class _FusedLayerJet(torch.autograd.Function):
             terms, column, s, table, base_weight = ctx.saved_tensors
         grad = grad.permute(1, 2, 0).contiguous()  # [T, m, N]
         if wanted[1] and not ctx.by_point:
-            grad_table = _kernel("table")(grad, terms, column, s, table, *spec).permute(2, 0, 1)
+            grad_table = _kernel("table", grad.device)(grad, terms, column, s, table, *spec).permute(2, 0, 1)
         if wanted[0]:
-            grad_stack = _kernel("terms")(grad, terms, column, s, table, base_weight, *spec).permute(2, 0, 1)
+            grad_stack = _kernel("terms", grad.device)(grad, terms, column, s, table, base_weight, *spec)
+            grad_stack = grad_stack.permute(2, 0, 1)
         if wanted[2]:
-            grad_base = _kernel("base")(grad, terms, spec[1], spec[2])
+            grad_base = _kernel("base", grad.device)(grad, terms, spec[1], spec[2])
         return grad_stack, grad_table, grad_base, None, None, None, None, None
 
 
