@@ -118,3 +118,15 @@ def test_compiled_kan_training_follows_the_eager_run(capsys):
     assert "failed" not in capsys.readouterr().err and not fused_kan._FAILED
     assert len(eager) == len(fused) == 6 and eager[-1] < eager[0]
     assert fused == pytest.approx(eager, rel=1e-9)
+
+
+@pytest.mark.skipif(tuple(int(part) for part in torch.__version__.split(".")[:2]) < (2, 11),
+                    reason="an older torch lacks some of the options; they are left out by design")
+def test_the_kernels_cpu_options_are_known_to_this_torch():
+    """The inductor options the kernels are tuned with (fused_kan._CPU_OPTIONS, measured on torch 2.13) exist in
+    the installed torch: one that a release renamed would be left out silently, and the kernels would lose their
+    tuning."""
+    from torch._inductor import list_options
+
+    known = set(list_options())
+    assert {option for options in fused_kan._CPU_OPTIONS.values() for option in options} <= known

@@ -8,9 +8,10 @@ after a compilation of 20–60 s, and once more when the number of points first 
 any number). Costs and gains: docs/benchmarks.md, "torch.compile of the dense jet".
 
 A KAN is not compiled as a whole: its layers' jets go through the fused kernels of
-:mod:`kanpde.nets.fused_kan` (one compilation serves every layer and number of points), and the rest of its
-jet stays eager. Only second-order jets (:class:`~kanpde.jet.Jet`) go through the compiled paths; values
-(evaluation) and jets of higher order (:class:`~kanpde.taylor.TaylorJet`) stay eager.
+:mod:`kanpde.nets.fused_kan` (one compilation per kernel serves every layer and number of points; an
+output layer's single output takes its own), and the rest of its jet stays eager. Only second-order jets
+(:class:`~kanpde.jet.Jet`) go through the compiled paths; values (evaluation) and jets of higher order
+(:class:`~kanpde.taylor.TaylorJet`) stay eager.
 """
 
 from __future__ import annotations

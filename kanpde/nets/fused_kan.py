@@ -24,7 +24,8 @@ run **points last** ([T, n, N]), vectorised over the points. docs/benchmarks.md,
 
 Shapes are compiled symbolically: one compilation per kernel, jet mode, dimension and spline order serves
 every layer and every number of points, plus one per kernel for the size 1 of an output layer (Burgers' KAN
-[2,10,10,1]: eight graphs). A jet of the network's inputs (``seed_scale`` set) is taken as the ordinary jet it
+[2,10,10,1]: eight graphs, 35–45 s on a 2-core CPU with an empty cache, 8–16 s once torch's cache in /tmp
+holds their builds). A jet of the network's inputs (``seed_scale`` set) is taken as the ordinary jet it
 is. The knot cells are found eagerly (a division on a uniform grid, a binary search on knots that grid updates
 moved). Layers with one input and jets of one point keep the eager path.
 """
@@ -179,10 +180,17 @@ _FAILED: list[str] = []  # the reason compiling failed once: every layer stays e
 
 _RECOMPUTE = {"realize_reads_threshold": 100, "realize_cpu_opcount_threshold": 1000,
               "realize_cpu_acc_reads_threshold": 100}
-"""Inductor options for the kernels where every φ^(d) feeds several sums (the forward's output terms, the input
-terms' gradient): by default inductor stores such an intermediate ([m, n, N]) once it is read often enough or
-costs enough operations; recomputed in registers instead, those kernels take about 0.7× the time on a CPU
-(docs/benchmarks.md, "Kernels points first"). Options this torch does not know are left out."""
+_SERIAL = {"cpp.threads": 1}
+_CPU_OPTIONS = {"forward": _RECOMPUTE, "forward_by_point": _RECOMPUTE, "terms": _RECOMPUTE,
+                "table": _SERIAL, "table_by_point": _SERIAL}
+"""Inductor options per kernel on a CPU (docs/benchmarks.md, "Kernels points first"); options this torch does not
+know are left out.
+
+- Recompute: where every φ^(d) feeds several sums (the forward's output terms, the input terms' gradient),
+  inductor by default stores it ([m, n, N]) once it is read often enough or costs enough operations; recomputed
+  in registers instead, those kernels take about 0.7× the time.
+- Serial: the table's gradient sums every point into a small table; run on several threads, each of those
+  additions is atomic, and the Burgers step at 2 threads took 1.5× as long as with these two kernels serial."""
 
 
 def _kernel(name: str, device: torch.device):
@@ -191,11 +199,11 @@ def _kernel(name: str, device: torch.device):
         function = {"forward": _forward, "forward_by_point": _forward_by_point, "terms": _grad_terms,
                     "base": _grad_base_weight, "table": _grad_table, "table_by_point": _grad_table_by_point}[name]
         options = None
-        if device.type == "cpu" and name in ("forward", "forward_by_point", "terms"):
+        if device.type == "cpu" and name in _CPU_OPTIONS:
             from torch._inductor import list_options  # imported by torch.compile in any case
 
             known = set(list_options())
-            options = {option: value for option, value in _RECOMPUTE.items() if option in known} or None
+            options = {option: value for option, value in _CPU_OPTIONS[name].items() if option in known} or None
         _KERNELS[key] = torch.compile(function, dynamic=True, options=options)
     return _KERNELS[key]
 
