@@ -13,7 +13,7 @@ from kanpde.nets.kan import KAN
 from kanpde.solver import build_field, build_problem, build_sampler
 from kanpde.train import Trainer
 
-pytestmark = pytest.mark.slow  # each jet mode compiles four kernels: ~10-30 s on a CPU
+pytestmark = pytest.mark.slow  # each jet mode compiles the kernels of three kinds of layer: ~30-60 s on a CPU
 
 
 def _kan(order: int) -> KAN:

@@ -208,6 +208,16 @@ def _kernel(name: str, device: torch.device):
     return _KERNELS[key]
 
 
+_BY_POINT_OUTPUTS = 4
+
+
+def _by_point_layout(outputs: int) -> bool:
+    """Whether a layer's kernels run points first: where its outputs fill a good part of a vector register
+    (the kernels vectorise over them); narrower layers, the output layer [n → 1] among them, run points last,
+    vectorised over the points (docs/benchmarks.md, "Kernels points first")."""
+    return outputs >= _BY_POINT_OUTPUTS
+
+
 class _FusedLayerJet(torch.autograd.Function):
     """The output jet stack [N, T, m] of a KAN layer (as :class:`_LayerJet`), by the compiled kernels."""
 
@@ -238,8 +248,9 @@ class _FusedLayerJet(torch.autograd.Function):
                 grad_table = _kernel("table_by_point", grad.device)(grad.contiguous(), stack, row, s, table,
                                                                     *spec)
             # the reductions over the outputs (input terms, w_b) run points last
-            terms, column, s = stack.permute(1, 2, 0).contiguous(), row.T.contiguous(), s.T.contiguous()
-            table = table.permute(1, 2, 0).contiguous()
+            terms = stack.permute(1, 2, 0).contiguous()
+            if wanted[0]:  # the rest only for the input terms' gradient (a first layer's is not wanted)
+                column, s, table = row.T.contiguous(), s.T.contiguous(), table.permute(1, 2, 0).contiguous()
         else:
             terms, column, s, table, base_weight = ctx.saved_tensors
         grad = grad.permute(1, 2, 0).contiguous()  # [T, m, N]
@@ -251,16 +262,6 @@ class _FusedLayerJet(torch.autograd.Function):
         if wanted[2]:
             grad_base = _kernel("base", grad.device)(grad, terms, spec[1], spec[2])
         return grad_stack, grad_table, grad_base, None, None, None, None, None
-
-
-_BY_POINT_OUTPUTS = 4
-
-
-def _by_point_layout(outputs: int) -> bool:
-    """Whether a layer's kernels run points first: where its outputs fill a good part of a vector register
-    (the kernels vectorise over them); narrower layers, the output layer [n → 1] among them, run points last,
-    vectorised over the points (docs/benchmarks.md, "Kernels points first")."""
-    return outputs >= _BY_POINT_OUTPUTS
 
 
 _CHECKED: set[tuple] = set()
@@ -290,8 +291,9 @@ def layer_jet(u: Jet, table: torch.Tensor, base_weight: torch.Tensor, knots: tor
     [n·(cells+1), k+1, m]: :func:`_edges_by_point`), or None when compiling fails, now or before (one warning
     on stderr, e.g. no C++ compiler for torch.compile to use): the eager layer does it then.
 
-    The first call for a jet mode, dimension, order, dtype and device also runs the backward kernels once, so
-    that a compilation that fails does so here, where the eager layer can still take over."""
+    The first call for a jet mode, dimension, order, dtype, device and kind of layer (points first, points last,
+    one output) also runs the backward kernels once, so that a compilation that fails does so here, where the
+    eager layer can still take over."""
     if _FAILED:
         return None
     outputs = table.shape[2]
